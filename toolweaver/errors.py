@@ -1,0 +1,64 @@
+"""One exception tree for ToolWeaver.
+
+    ToolWeaverError                 base; every error the package raises on purpose
+    ├── ConfigError                 a setting is missing or invalid (names the setting)
+    ├── CatalogError                a catalog file or document cannot be read
+    │   ├── ToolValidationError     one tool is invalid (names the tool and the field)
+    │   └── ToolNotFoundError       a tool name is not in the catalog
+    ├── SearchError                 a search request is invalid (empty query, bad mode, ...)
+    ├── ModelError                  the embedding model is missing, unreadable or fails parity
+    └── StorageError                a storage backend failed
+        ├── NotFoundError           the key does not exist
+        └── PreconditionFailedError an ETag condition did not hold
+
+Adapters convert third-party errors with ``raise X(...) from exc``. Only the edges (CLI, HTTP)
+turn these into exit codes or status codes. Messages say what to do next.
+"""
+
+from __future__ import annotations
+
+
+class ToolWeaverError(Exception):
+    """Base class of every error ToolWeaver raises on purpose."""
+
+
+class ConfigError(ToolWeaverError):
+    """A setting is missing or invalid."""
+
+
+class CatalogError(ToolWeaverError):
+    """A catalog file or document cannot be read."""
+
+
+class ToolValidationError(CatalogError):
+    """One tool definition is invalid."""
+
+    def __init__(self, tool: str, field: str, problem: str) -> None:
+        self.tool = tool
+        self.field = field
+        self.problem = problem
+        super().__init__(f"tool {tool!r}: field {field!r}: {problem}")
+
+
+class ToolNotFoundError(CatalogError):
+    """A tool name is not in the catalog."""
+
+
+class SearchError(ToolWeaverError):
+    """A search request is invalid."""
+
+
+class ModelError(ToolWeaverError):
+    """The embedding model is missing, unreadable or does not match its reference."""
+
+
+class StorageError(ToolWeaverError):
+    """A storage backend failed."""
+
+
+class NotFoundError(StorageError):
+    """The requested key does not exist."""
+
+
+class PreconditionFailedError(StorageError):
+    """An ETag condition (If-Match / If-None-Match) did not hold."""

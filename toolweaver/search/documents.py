@@ -1,0 +1,54 @@
+"""What search sees of a tool: BM25 tokens and the text given to the embedding model."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from toolweaver.catalog import Tool
+from toolweaver.search.tokenize import split_words, tokenize
+
+# The display name is the strongest short signal, so its tokens count twice for BM25.
+NAME_REPEAT = 2
+
+
+def display_name(tool: Tool) -> str:
+    return tool.title or tool.name
+
+
+def bm25_tokens(tool: Tool) -> list[str]:
+    tokens = tokenize(display_name(tool)) * NAME_REPEAT
+    if tool.title:
+        tokens += tokenize(tool.name)
+    for tag in tool.tags:
+        tokens += tokenize(tag)
+    tokens += tokenize(tool.description)
+    for name, description in _parameter_texts(tool.parameters):
+        tokens += tokenize(name)
+        tokens += tokenize(description)
+    for example in tool.examples:
+        request = example.get("request")
+        if isinstance(request, str):
+            tokens += tokenize(request)
+    return tokens
+
+
+def dense_text(tool: Tool) -> str:
+    """Tags, name and description: short enough that the model's 256-token window keeps the gist."""
+    name = tool.title or " ".join(split_words(tool.name))
+    return " | ".join([*tool.tags, name, tool.description])
+
+
+def text_hash(text: str) -> str:
+    """Content address of an embedding input: equal text, equal vector (for one model)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def _parameter_texts(schema: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return
+    for name, prop in properties.items():
+        description = prop.get("description") if isinstance(prop, Mapping) else None
+        yield str(name), description if isinstance(description, str) else ""

@@ -1,0 +1,149 @@
+"""Sentence embeddings at run time from the ONNX export: onnxruntime + tokenizers + numpy only.
+
+Texts are tokenised once, sorted by length and batched, so each batch pads only to its own longest
+text; token vectors are mean-pooled over the attention mask and L2-normalised, which is what
+sentence-transformers does for all-MiniLM-L6-v2. torch is never imported here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from toolweaver.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "toolweaver-model.json"
+MODEL_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+Progress = Callable[[int], None]
+
+
+class Embedder(Protocol):
+    """What search needs from an embedding model."""
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed(self, texts: Sequence[str], *, progress: Progress | None = None) -> npt.NDArray[np.float32]: ...
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    fingerprint: str
+    dimension: int
+    max_length: int
+    source: str
+
+    @classmethod
+    def read(cls, model_dir: Path) -> ModelManifest:
+        path = model_dir / MANIFEST
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                fingerprint=str(data["fingerprint"]),
+                dimension=int(data["dimension"]),
+                max_length=int(data["max_length"]),
+                source=str(data.get("source", "")),
+            )
+        except FileNotFoundError:
+            raise ModelError(
+                f"no exported embedding model in {model_dir}: run `make model` "
+                "(or `python -m toolweaver export-model --out DIR` and set EMBEDDING_MODEL_DIR)"
+            ) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path} is not a valid model manifest ({exc}): re-run `make model`") from exc
+
+
+class OnnxEmbedder:
+    """Embeds texts with an exported model directory (model.onnx, tokenizer.json, manifest)."""
+
+    def __init__(self, model_dir: Path, *, threads: int = 1, batch_size: int = 32, max_length: int = 256):
+        self.model_dir = Path(model_dir)
+        self.manifest = ModelManifest.read(self.model_dir)
+        self.batch_size = batch_size
+        self.max_length = min(max_length, self.manifest.max_length)
+        self._session, self._input_names = _open_session(self.model_dir / MODEL_FILE, threads)
+        self._tokenizer = _open_tokenizer(self.model_dir / TOKENIZER_FILE, self.max_length)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest.fingerprint
+
+    @property
+    def dimension(self) -> int:
+        return self.manifest.dimension
+
+    def embed(self, texts: Sequence[str], *, progress: Progress | None = None) -> npt.NDArray[np.float32]:
+        """Unit-length embeddings, one row per text, in the order given."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._embed_batch([encodings[i] for i in rows])
+            if progress is not None:
+                progress(len(rows))
+        return out
+
+    def _embed_batch(self, encodings: Sequence[Any]) -> npt.NDArray[np.float32]:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        (tokens,) = self._session.run(["last_hidden_state"], {k: feeds[k] for k in self._input_names})
+        weights = mask[..., None].astype(np.float32)
+        pooled = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _open_session(path: Path, threads: int) -> tuple[Any, list[str]]:
+    if not path.is_file():
+        raise ModelError(f"model file missing: {path}: run `make model` to export it")
+    import onnxruntime as ort  # heavy: imported only when a model is opened
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelError(f"cannot load {path}: {exc}: re-run `make model`") from exc
+    names = [i.name for i in session.get_inputs()]
+    log.debug("loaded %s with %d threads, inputs %s", path, threads, names)
+    return session, names
+
+
+def _open_tokenizer(path: Path, max_length: int) -> Any:
+    if not path.is_file():
+        raise ModelError(f"tokenizer file missing: {path}: run `make model` to export it")
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=max_length)
+    return tokenizer
+
+
+def open_embedder(model_dir: Path, *, threads: int, batch_size: int, max_length: int) -> OnnxEmbedder:
+    """Open the exported model; ModelError with what to run when it is missing."""
+    return OnnxEmbedder(model_dir, threads=threads, batch_size=batch_size, max_length=max_length)

@@ -1,0 +1,187 @@
+"""Query time: score every tool with BM25 and the embedding model, fuse, filter, rank, explain."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from toolweaver.catalog import Catalog, Tool
+from toolweaver.errors import SearchError
+from toolweaver.search.embed import Embedder
+from toolweaver.search.fuse import FusionWeights, clauses, combine
+from toolweaver.search.index import SearchIndex
+from toolweaver.search.tokenize import tokenize
+
+SEARCH_MODES = ("hybrid", "bm25", "dense")
+MAX_QUERY_CHARS = 10_000
+MAX_TOP_K = 100
+# A word of the request that looks like an identifier (get_weather, crm.lookup, PDFReader).
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*[A-Za-z0-9]")
+_CODE_LIKE = re.compile(r"[_.-]|[a-z][A-Z]")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    tool: Tool
+    score: float
+    bm25: float
+    dense: float
+    matched_terms: tuple[str, ...]
+    exact: bool
+
+    @property
+    def explanation(self) -> str:
+        parts = ["exact name match"] if self.exact else []
+        if self.matched_terms:
+            parts.append("matched " + ", ".join(self.matched_terms))
+        parts.append(f"bm25 {self.bm25:.2f}, dense {self.dense:.2f}")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.tool.name,
+            "title": self.tool.title,
+            "description": self.tool.description,
+            "tags": list(self.tool.tags),
+            "backend": self.tool.backend,
+            "score": round(self.score, 4),
+            "bm25": round(self.bm25, 4),
+            "dense": round(self.dense, 4),
+            "matched_terms": list(self.matched_terms),
+            "exact_match": self.exact,
+            "explanation": self.explanation,
+        }
+
+
+class SearchEngine:
+    def __init__(
+        self, catalog: Catalog, index: SearchIndex, embedder: Embedder, weights: FusionWeights | None = None
+    ) -> None:
+        if index.names != catalog.names:
+            raise SearchError("the index does not belong to this catalog: rebuild it with `index`")
+        self.catalog = catalog
+        self.index = index
+        self.embedder = embedder
+        self.weights = weights or FusionWeights()
+        self._tools = catalog.tools
+        self._exact_names: dict[str, int] = {}
+        self._code_names: dict[str, int] = {}
+        for i, tool in enumerate(self._tools):
+            for label in filter(None, (tool.name, tool.title)):
+                self._exact_names.setdefault(label.lower(), i)
+            if len(tool.name) >= 4 and _CODE_LIKE.search(tool.name):
+                self._code_names.setdefault(tool.name.lower(), i)
+
+    def search(
+        self,
+        query: str,
+        *,
+        top_k: int = 5,
+        mode: str = "hybrid",
+        tags: Iterable[str] | None = None,
+        backend: str | None = None,
+        min_score: float | None = None,
+    ) -> list[SearchHit]:
+        """The ``top_k`` best tools for ``query``, exact name matches first, best first."""
+        text = _check_query(query, top_k, mode)
+        tokens = tokenize(text)
+        parts = clauses(text) if mode == "hybrid" else []
+        bm25 = self.index.bm25.scores(tokens) if mode != "dense" else None
+        dense = self._dense_scores([text, *parts]) if mode != "bm25" else None
+        if bm25 is not None and dense is not None:
+            scores = self._hybrid(bm25, dense, parts)
+        elif bm25 is not None:
+            scores = bm25.copy()
+        else:
+            assert dense is not None  # noqa: S101 - one of the two is always computed
+            scores = dense[0].copy()
+        allowed = self._allowed(tags, backend)
+        if mode == "bm25":
+            allowed &= scores > 0  # BM25 alone knows nothing about tools that share no term
+        exact = [i for i in self._exact_matches(text) if allowed[i]]
+        scores = np.where(allowed, scores, -np.inf).astype(np.float32)
+        order = _top(scores, top_k)
+        order = exact + [i for i in order if i not in exact]
+        hits = []
+        for i in order[:top_k]:
+            if min_score is not None and scores[i] < min_score and i not in exact:
+                continue
+            hits.append(self._hit(i, float(scores[i]), bm25, dense, tokens, exact=i in exact))
+        return hits
+
+    def _dense_scores(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        """Cosine of every tool with each text: the request (row 0), then its clauses."""
+        vectors = self.embedder.embed(texts)
+        return (vectors @ self.index.embeddings.T).astype(np.float32)
+
+    def _hybrid(
+        self, bm25: npt.NDArray[np.float32], dense: npt.NDArray[np.float32], parts: list[str]
+    ) -> npt.NDArray[np.float32]:
+        w = self.weights
+        scores = combine(bm25, dense[0], w.bm25)
+        if parts:
+            per_clause = [
+                combine(self.index.bm25.scores(tokenize(part)), row, w.bm25)
+                for part, row in zip(parts, dense[1:], strict=True)
+            ]
+            scores = scores + w.clause * np.max(per_clause, axis=0)
+        return scores
+
+    def _allowed(self, tags: Iterable[str] | None, backend: str | None) -> npt.NDArray[np.bool_]:
+        allowed = np.ones(len(self._tools), dtype=bool)
+        wanted = {t.lower() for t in tags} if tags else None
+        if wanted or backend:
+            for i, tool in enumerate(self._tools):
+                if backend and tool.backend != backend:
+                    allowed[i] = False
+                elif wanted and not wanted.intersection(t.lower() for t in tool.tags):
+                    allowed[i] = False
+        return allowed
+
+    def _exact_matches(self, text: str) -> list[int]:
+        """Tools the request names: the whole request is a name or title, or it contains an identifier."""
+        whole = self._exact_names.get(text.strip("`'\" ").lower())
+        found = [whole] if whole is not None else []
+        for word in _IDENTIFIER.findall(text):
+            i = self._code_names.get(word.lower())
+            if i is not None and i not in found:
+                found.append(i)
+        return found
+
+    def _hit(
+        self, i: int, score: float, bm25: Any, dense: Any, tokens: list[str], *, exact: bool
+    ) -> SearchHit:
+        return SearchHit(
+            tool=self._tools[i],
+            score=score,
+            bm25=float(bm25[i]) if bm25 is not None else 0.0,
+            dense=float(dense[0][i]) if dense is not None else 0.0,
+            matched_terms=tuple(self.index.bm25.matched_terms(tokens, i)),
+            exact=exact,
+        )
+
+
+def _check_query(query: str, top_k: int, mode: str) -> str:
+    if mode not in SEARCH_MODES:
+        raise SearchError(f"unknown search mode {mode!r}: use one of {', '.join(SEARCH_MODES)}")
+    if not isinstance(query, str) or not query.strip():
+        raise SearchError("the query is empty: describe the task in plain words, e.g. 'weather in Paris'")
+    if len(query) > MAX_QUERY_CHARS:
+        raise SearchError(f"the query has {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise SearchError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
+    return query.strip()
+
+
+def _top(scores: npt.NDArray[np.float32], k: int) -> list[int]:
+    k = min(k, len(scores))
+    if k == 0:
+        return []
+    candidates = np.argpartition(-scores, k - 1)[:k]
+    ordered = candidates[np.argsort(-scores[candidates], kind="stable")]
+    return [int(i) for i in ordered if np.isfinite(scores[i])]

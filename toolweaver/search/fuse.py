@@ -1,0 +1,53 @@
+"""Fusion of BM25 and dense scores.
+
+Each signal is standardised per query (z-score over the whole catalog), then combined convexly.
+Unlike min-max, a z-score is not stretched by one outlier, and unlike reciprocal-rank fusion it keeps
+how far ahead the leader is. Requests that ask for several things ("stock price of Apple and any
+recent news") are also scored clause by clause, and each tool keeps its best clause, so a tool
+that serves only one part of the request still ranks high.
+
+The weights were tuned on the MetaTool and Gorilla sets in ``../shared/datasets``
+(``python -m toolweaver eval-search``; figures in ``bench/RESULTS.md``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from toolweaver.search.tokenize import tokenize
+
+FloatArray = npt.NDArray[np.float32]
+
+# Clause boundaries: sentence ends, "and (also)", "also", "then", "as well as".
+_CLAUSE = re.compile(
+    r"\s*(?:[?;!]|\.\s|,?\s+and\s+(?:also\s+)?|,?\s+also\s+|,?\s+then\s+|,?\s+as well as\s+)\s*",
+    re.IGNORECASE,
+)
+MAX_CLAUSES = 4
+
+
+@dataclass(frozen=True)
+class FusionWeights:
+    bm25: float = 0.25  # share of BM25 in the convex combination (dense gets the rest)
+    clause: float = 0.5  # weight of the best single clause added to the whole-request score
+
+
+def clauses(query: str) -> list[str]:
+    """The request's parts when it asks for several things; [] when it is one request."""
+    parts = [p for p in _CLAUSE.split(query) if len(tokenize(p)) >= 2]
+    return parts[:MAX_CLAUSES] if len(parts) > 1 else []
+
+
+def standardize(scores: FloatArray) -> FloatArray:
+    std = float(scores.std())
+    if std < 1e-9:
+        return np.zeros_like(scores)
+    return ((scores - scores.mean()) / std).astype(np.float32)
+
+
+def combine(bm25: FloatArray, dense: FloatArray, bm25_weight: float) -> FloatArray:
+    return (bm25_weight * standardize(bm25) + (1.0 - bm25_weight) * standardize(dense)).astype(np.float32)

@@ -1,0 +1,56 @@
+"""Identifier-aware tokenizer for BM25.
+
+Tool names are code identifiers (``getWeatherForecast``, ``crm.lookup_customer``, ``resnet50_v2``)
+while requests are prose, so both sides are cut at case changes, separators and letter/digit
+boundaries, lower-cased, stripped of stop words and reduced by a small suffix stemmer.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# Words: an upper-case run not followed by lower case (acronyms: "PDF" in "PDFReader"), a
+# capitalised or lower-case word, or a digit run.
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+STOP_WORDS = frozenset(
+    """a about above after again all also am an and any are as at be been before being below between
+    both but by can could did do does doing down during each few for from further had has have having
+    he her here hers herself him himself his how i if in into is it its itself just me might more most
+    my myself no nor not now of off on once only or other our ours ourselves out over own please same
+    she should so some such than that the their theirs them themselves then there these they this
+    those through to too under until up very was we were what when where which while who whom why
+    will with would you your yours yourself yourselves want need like get let give tell use using
+    help find show able provide""".split()
+)
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Strip common English inflections; conservative, so identifiers keep their meaning."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    for suffix, replacement, min_stem in (
+        ("ies", "y", 3),
+        ("sses", "ss", 2),
+        ("ing", "", 4),
+        ("ed", "", 4),
+        ("es", "", 4),
+        ("s", "", 3),
+    ):
+        if word.endswith(suffix) and not word.endswith("ss"):
+            base = word[: len(word) - len(suffix)] + replacement
+            if len(base) >= min_stem:
+                return base
+    return word
+
+
+def split_words(text: str) -> list[str]:
+    """Split ``text`` at separators, case changes and digits; lower-case every piece."""
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def tokenize(text: str) -> list[str]:
+    """BM25 tokens: split, lower-cased, without stop words and stray letters, stemmed."""
+    return [stem(w) for w in split_words(text) if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())]
