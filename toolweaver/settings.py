@@ -37,7 +37,7 @@ class Settings:
     embedding_max_length: int = field(default=256, metadata={"env": "EMBEDDING_MAX_LENGTH"})
     index_cache_dir: Path = field(default_factory=_default_cache_dir, metadata={"env": "INDEX_CACHE_DIR"})
     catalog_path: Path = field(default=DEMO_CATALOG, metadata={"env": "CATALOG_PATH"})
-    search_top_k: int = field(default=5, metadata={"env": "SEARCH_TOP_K"})
+    search_top_k: int = field(default=5, metadata={"env": "SEARCH_TOP_K", "max": 100})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -49,11 +49,11 @@ class Settings:
             raw = env.get(name)
             if raw is None or raw.strip() == "":
                 continue
-            values[f.name] = _parse(name, raw.strip(), f.type)
+            values[f.name] = _parse(name, raw.strip(), f.type, f.metadata.get("max"))
         return cls(**values)  # type: ignore[arg-type]
 
 
-def _parse(name: str, raw: str, kind: object) -> object:
+def _parse(name: str, raw: str, kind: object, maximum: int | None) -> object:
     if kind in ("Path", Path):
         return Path(raw).expanduser()
     if kind in ("int", int):
@@ -63,5 +63,7 @@ def _parse(name: str, raw: str, kind: object) -> object:
             raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{name} must be at most {maximum}, got {value}")
         return value
     return raw

@@ -101,9 +101,9 @@ class SearchEngine:
             assert dense is not None  # noqa: S101 - one of the two is always computed
             scores = dense[0].copy()
         allowed = self._allowed(tags, backend)
+        exact = [i for i in self._exact_matches(text) if allowed[i]]
         if mode == "bm25":
             allowed &= scores > 0  # BM25 alone knows nothing about tools that share no term
-        exact = [i for i in self._exact_matches(text) if allowed[i]]
         scores = np.where(allowed, scores, -np.inf).astype(np.float32)
         order = _top(scores, top_k)
         order = exact + [i for i in order if i not in exact]

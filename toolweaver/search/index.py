@@ -128,7 +128,8 @@ def load_index(store: BlobStore, key: str) -> SearchIndex | None:
     try:
         embeddings = _load_npy(store.get(f"{key}/embeddings.npy").data)
         arrays = {n: _load_npy(store.get(f"{key}/bm25-{n}.npy").data) for n in BM25_ARRAYS}
-    except (NotFoundError, ValueError) as exc:
+        _check_shapes(manifest, embeddings, arrays)
+    except (NotFoundError, ValueError, EOFError, KeyError) as exc:
         raise StorageError(f"index {key} is incomplete or corrupt ({exc}): rebuild it with `index`") from exc
     return SearchIndex(
         names=tuple(manifest["names"]),
@@ -141,6 +142,21 @@ def load_index(store: BlobStore, key: str) -> SearchIndex | None:
 
 
 BM25_ARRAYS = ("idf", "indptr", "doc_ids", "weights")
+
+
+def _check_shapes(manifest: dict[str, Any], embeddings: npt.NDArray[Any], arrays: dict[str, Any]) -> None:
+    """A damaged but well-formed array must fail here, not later inside a search."""
+    n_tools, n_terms = len(manifest["names"]), len(manifest["bm25"]["terms"])
+    postings = int(arrays["indptr"][-1]) if len(arrays["indptr"]) else -1
+    problems = [
+        embeddings.ndim != 2 or embeddings.shape[0] != n_tools,
+        len(manifest["text_hashes"]) != n_tools,
+        arrays["idf"].shape != (n_terms,),
+        arrays["indptr"].shape != (n_terms + 1,),
+        arrays["doc_ids"].shape != (postings,) or arrays["weights"].shape != (postings,),
+    ]
+    if any(problems):
+        raise ValueError("array shapes do not match the manifest")
 
 
 def _npy(array: npt.NDArray[Any]) -> bytes:

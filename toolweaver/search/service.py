@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 
 from toolweaver.catalog import Catalog
-from toolweaver.errors import NotFoundError
+from toolweaver.errors import NotFoundError, StorageError
 from toolweaver.search.embed import Embedder, OnnxEmbedder
 from toolweaver.search.engine import SearchEngine
 from toolweaver.search.fuse import FusionWeights
@@ -100,7 +100,11 @@ class SearchService:
             key = json.loads(self.store.get(self._pointer(source)).data)["key"]
         except (NotFoundError, ValueError, KeyError, TypeError):
             return None
-        return load_index(self.store, str(key))
+        try:
+            return load_index(self.store, str(key))
+        except StorageError as exc:
+            log.warning("not reusing the previous index: %s", exc)
+            return None
 
     def _remember(self, source: str, key: str) -> None:
         self.store.put(self._pointer(source), json.dumps({"key": key}).encode())

@@ -26,24 +26,36 @@ STOP_WORDS = frozenset(
 )
 
 
+_DOUBLE_END = re.compile(r"([b-df-hj-np-rtv-z])\1$")  # "plann" -> "plan", but not "ll"/"ss"/"zz"
+
+
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """Strip common English inflections; conservative, so identifiers keep their meaning."""
-    if len(word) <= 3 or word.isdigit():
+    """Fold inflections so that a word and its plural or verb forms share one stem.
+
+    Conservative on purpose (identifiers must keep their meaning): plural -s/-es/-ies, -ing and
+    -ed with an undoubled consonant, then a final silent -e, so "invoice", "invoices" -> "invoic"
+    and "create", "created", "creating" -> "creat".
+    """
+    if len(word) <= 3 or not word.isalpha():
         return word
-    for suffix, replacement, min_stem in (
-        ("ies", "y", 3),
-        ("sses", "ss", 2),
-        ("ing", "", 4),
-        ("ed", "", 4),
-        ("es", "", 4),
-        ("s", "", 3),
-    ):
-        if word.endswith(suffix) and not word.endswith("ss"):
-            base = word[: len(word) - len(suffix)] + replacement
-            if len(base) >= min_stem:
-                return base
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith(("sses", "shes", "ches", "xes", "zes")):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    elif word.endswith("ing") and len(word) >= 7:
+        word = _undouble(word[:-3])
+    elif word.endswith("ed") and len(word) >= 6:
+        word = _undouble(word[:-2])
+    if word.endswith("e") and len(word) >= 5:
+        word = word[:-1]
     return word
+
+
+def _undouble(word: str) -> str:
+    return word[:-1] if _DOUBLE_END.search(word) else word
 
 
 def split_words(text: str) -> list[str]:
