@@ -103,7 +103,7 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     engine, _ = _open(args, settings)
     hits = engine.search(
         args.query,
-        top_k=args.top_k or settings.search_top_k,
+        top_k=settings.search_top_k if args.top_k is None else args.top_k,
         mode=args.mode,
         tags=args.tags,
         backend=args.backend,

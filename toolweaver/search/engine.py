@@ -13,7 +13,7 @@ import numpy.typing as npt
 from toolweaver.catalog import Catalog, Tool
 from toolweaver.errors import SearchError
 from toolweaver.search.embed import Embedder
-from toolweaver.search.fuse import FusionWeights, clauses, combine
+from toolweaver.search.fuse import FusionWeights, Span, clause_spans, combine
 from toolweaver.search.index import SearchIndex
 from toolweaver.search.tokenize import tokenize
 
@@ -90,11 +90,11 @@ class SearchEngine:
         """The ``top_k`` best tools for ``query``, exact name matches first, best first."""
         text = _check_query(query, top_k, mode)
         tokens = tokenize(text)
-        parts = clauses(text) if mode == "hybrid" else []
+        spans = clause_spans(text) if mode == "hybrid" else []
         bm25 = self.index.bm25.scores(tokens) if mode != "dense" else None
-        dense = self._dense_scores([text, *parts]) if mode != "bm25" else None
+        dense = self._dense_scores(text, spans) if mode != "bm25" else None
         if bm25 is not None and dense is not None:
-            scores = self._hybrid(bm25, dense, parts)
+            scores = self._hybrid(bm25, dense, [text[a:b] for a, b in spans])
         elif bm25 is not None:
             scores = bm25.copy()
         else:
@@ -114,9 +114,9 @@ class SearchEngine:
             hits.append(self._hit(i, float(scores[i]), bm25, dense, tokens, exact=i in exact))
         return hits
 
-    def _dense_scores(self, texts: list[str]) -> npt.NDArray[np.float32]:
-        """Cosine of every tool with each text: the request (row 0), then its clauses."""
-        vectors = self.embedder.embed(texts)
+    def _dense_scores(self, text: str, spans: list[Span]) -> npt.NDArray[np.float32]:
+        """Cosine of every tool with the request (row 0), then with each of its clauses."""
+        vectors = self.embedder.embed_spans(text, spans) if spans else self.embedder.embed([text])
         return (vectors @ self.index.embeddings.T).astype(np.float32)
 
     def _hybrid(

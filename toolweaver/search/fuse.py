@@ -36,10 +36,24 @@ class FusionWeights:
     clause: float = 0.5  # weight of the best single clause added to the whole-request score
 
 
+Span = tuple[int, int]
+
+
+def clause_spans(query: str) -> list[Span]:
+    """Character spans of the request's parts when it asks for several things; [] when it is one."""
+    spans: list[Span] = []
+    start = 0
+    for sep in _CLAUSE.finditer(query):
+        spans.append((start, sep.start()))
+        start = sep.end()
+    spans.append((start, len(query)))
+    spans = [(a, b) for a, b in spans if len(tokenize(query[a:b])) >= 2]
+    return spans[:MAX_CLAUSES] if len(spans) > 1 else []
+
+
 def clauses(query: str) -> list[str]:
-    """The request's parts when it asks for several things; [] when it is one request."""
-    parts = [p for p in _CLAUSE.split(query) if len(tokenize(p)) >= 2]
-    return parts[:MAX_CLAUSES] if len(parts) > 1 else []
+    """The request's parts as text (see ``clause_spans``)."""
+    return [query[a:b] for a, b in clause_spans(query)]
 
 
 def standardize(scores: FloatArray) -> FloatArray:

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from toolweaver.settings import DEFAULT_MODEL_DIR
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = REPO.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The exported model (`make model`); tests that need it fail loudly when it is missing."""
+    path = Path(os.environ.get("EMBEDDING_MODEL_DIR") or DEFAULT_MODEL_DIR)
+    if not (path / "toolweaver-model.json").is_file():
+        pytest.fail(f"no exported model in {path}: run `make model` first")
+    return path
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    if not DATASETS.is_dir():
+        pytest.skip(f"benchmark datasets not found at {DATASETS}")
+    return DATASETS

@@ -1,0 +1,108 @@
+"""The exported ONNX model against the original: parity, fingerprint, and run-time behaviour."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from toolweaver.errors import ModelError
+from toolweaver.search.embed import MANIFEST, OnnxEmbedder
+from toolweaver.search.export import MIN_MEAN_COSINE, PARITY_TEXTS, export_model, resolve_source
+
+pytestmark = pytest.mark.model
+
+# Texts the export's own check never saw, so the test is not graded on the exporter's homework.
+HELD_OUT = (
+    "Book a table for four at an Italian restaurant tonight.",
+    "list_invoices(customer_id, status='overdue')",
+    "Which API can detect lanes and drivable area in dashcam video?",
+    "Summarise the last ten messages in the #support channel.",
+    "Wie wird das Wetter morgen in München?",
+)
+
+
+def test_onnx_embeddings_match_sentence_transformers(model_dir: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    texts = list(PARITY_TEXTS + HELD_OUT)
+    reference = SentenceTransformer(str(resolve_source(None)), device="cpu").encode(
+        texts, normalize_embeddings=True, convert_to_numpy=True
+    )
+    ours = OnnxEmbedder(model_dir, threads=2).embed(texts)
+    cosines = np.sum(ours * reference, axis=1)
+    assert cosines.mean() >= MIN_MEAN_COSINE, cosines
+    assert cosines.min() >= 0.95, cosines
+
+
+def test_manifest_fingerprint_is_the_hash_of_the_files(model_dir: Path) -> None:
+    manifest = json.loads((model_dir / MANIFEST).read_text())
+    digest = hashlib.sha256()
+    for name in ("model.onnx", "tokenizer.json"):
+        digest.update((model_dir / name).read_bytes())
+    assert manifest["fingerprint"] == digest.hexdigest()[:32]
+    assert manifest["parity"]["mean_cosine"] >= MIN_MEAN_COSINE
+
+
+def test_embeddings_are_unit_length_and_independent_of_input_order(model_dir: Path) -> None:
+    embedder = OnnxEmbedder(model_dir, threads=2, batch_size=4)
+    texts = list(HELD_OUT + PARITY_TEXTS[:7])
+    forward = embedder.embed(texts)
+    backward = embedder.embed(texts[::-1])[::-1]
+    assert forward.shape == (len(texts), embedder.dimension)
+    np.testing.assert_allclose(np.linalg.norm(forward, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(forward, backward, atol=1e-6)
+    assert embedder.embed([]).shape == (0, embedder.dimension)
+
+
+def test_similar_texts_are_closer_than_unrelated_ones(model_dir: Path) -> None:
+    a, b, c = OnnxEmbedder(model_dir).embed(
+        ["send an email to my boss", "compose and send a mail message", "convert 3 miles to kilometres"]
+    )
+    assert float(a @ b) > float(a @ c) + 0.2
+
+
+def test_truncates_long_texts_instead_of_failing(model_dir: Path) -> None:
+    embedder = OnnxEmbedder(model_dir, max_length=32)
+    long, short = embedder.embed(["weather " * 500, "weather"])
+    assert np.isfinite(long).all() and abs(float(np.linalg.norm(long)) - 1.0) < 1e-5
+    assert float(long @ short) > 0.3
+
+
+def test_missing_model_directory_says_what_to_run(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="make model"):
+        OnnxEmbedder(tmp_path)
+
+
+@pytest.mark.slow
+def test_failed_parity_installs_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "keep.txt").write_text("the previous model")
+    with pytest.raises(ModelError, match="parity failed"):
+        export_model(None, out, min_cosine=1.01)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging left behind
+
+
+def test_unknown_model_name_is_a_clear_error() -> None:
+    with pytest.raises(ModelError, match="local directory"):
+        export_model("sentence-transformers/some-hub-model", Path("/nonexistent/out"))
+
+
+def test_clause_vectors_from_one_run_are_close_to_embedding_each_clause(model_dir: Path) -> None:
+    embedder = OnnxEmbedder(model_dir)
+    text = "show me Apple's stock price and any recent news about the company"
+    split = text.index(" and ")
+    spans = [(0, split), (split + 5, len(text))]
+    pooled = embedder.embed_spans(text, spans)
+    # One text per call: int8 activations are scaled per batch, so batching would blur the comparison.
+    alone = np.concatenate([embedder.embed([t]) for t in (text, text[:split], text[split + 5 :])])
+    assert pooled.shape == (3, embedder.dimension)
+    np.testing.assert_allclose(np.linalg.norm(pooled, axis=1), 1.0, atol=1e-5)
+    assert float(pooled[0] @ alone[0]) > 0.999  # row 0 is the plain embedding
+    assert float(pooled[1] @ alone[1]) > 0.7 and float(pooled[2] @ alone[2]) > 0.7
+    assert float(pooled[1] @ pooled[2]) < float(pooled[1] @ alone[1])  # the clauses stay apart
