@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"toolweaver {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("search", help="find the tools for a request", description="Find the tools for a request.")
+    p = sub.add_parser(
+        "search", help="find the tools for a request", description="Find the tools for a request."
+    )
     p.add_argument("query", help="the request in plain words")
     _catalog_arg(p)
     p.add_argument("--top-k", type=int, default=None, help="how many tools (default: SEARCH_TOP_K or 5)")
@@ -55,28 +57,50 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=_cmd_search)
 
-    p = sub.add_parser("index", help="build or refresh a catalog's search index", description="Build or refresh the search index of a catalog (only changed tools are embedded again).")
+    p = sub.add_parser(
+        "index",
+        help="build or refresh a catalog's search index",
+        description="Build or refresh the search index of a catalog (only changed tools are embedded again).",
+    )
     _catalog_arg(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=_cmd_index)
 
-    p = sub.add_parser("eval-search", help="measure search quality on a benchmark", description="Measure search quality on a tool-retrieval benchmark (JSON Lines tools and queries).")
+    p = sub.add_parser(
+        "eval-search",
+        help="measure search quality on a benchmark",
+        description="Measure search quality on a tool-retrieval benchmark (JSON Lines tools and queries).",
+    )
     p.add_argument("--tools", type=Path, required=True, help="tools file (JSON Lines)")
     p.add_argument("--queries", type=Path, required=True, help="queries file (JSON Lines)")
     p.add_argument("--split", default=None, help="only queries of this split (e.g. single, multi, eval)")
     p.add_argument("--mode", choices=SEARCH_MODES, default="hybrid", help="scoring (default: hybrid)")
     p.add_argument("--k", type=int, default=10, help="extra cut-off for ndcg/recall (default: 10)")
-    p.add_argument("--relevant-field", choices=RELEVANT_FIELDS, default="relevant", help="which relevance labels")
+    p.add_argument(
+        "--relevant-field", choices=RELEVANT_FIELDS, default="relevant", help="which relevance labels"
+    )
     p.add_argument("--limit", type=int, default=None, help="only the first N queries")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_cmd_eval)
 
-    p = sub.add_parser("demo", help="search the demo catalog (interactive on a terminal)", description="Run example searches on the catalog, then read requests from the terminal until an empty line.")
+    p = sub.add_parser(
+        "demo",
+        help="search the demo catalog (interactive on a terminal)",
+        description="Run example searches, then read requests from the terminal until an empty line.",
+    )
     _catalog_arg(p)
     p.set_defaults(handler=_cmd_demo)
 
-    p = sub.add_parser("export-model", help="export the embedding model to int8 ONNX (needs dev extras)", description="Export a sentence-transformers model to ONNX, quantize it to int8 and verify it.")
-    p.add_argument("--model", default=None, help="a local sentence-transformers model directory (default: all-MiniLM-L6-v2)")
+    p = sub.add_parser(
+        "export-model",
+        help="export the embedding model to int8 ONNX (needs dev extras)",
+        description="Export a sentence-transformers model to ONNX, quantize it to int8 and verify it.",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="a local sentence-transformers model directory (default: all-MiniLM-L6-v2)",
+    )
     p.add_argument("--out", type=Path, default=None, help="target directory (default: EMBEDDING_MODEL_DIR)")
     p.add_argument("--min-cosine", type=float, default=None, help="parity threshold (default: 0.99)")
     p.set_defaults(handler=_cmd_export)
@@ -84,7 +108,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _catalog_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--catalog", type=Path, default=None, help="catalog file: .json, .yaml or .jsonl (default: CATALOG_PATH or the demo catalog)")
+    p.add_argument(
+        "--catalog",
+        type=Path,
+        default=None,
+        help="catalog file: .json, .yaml or .jsonl (default: CATALOG_PATH or the demo catalog)",
+    )
 
 
 def _open(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any]:
@@ -110,7 +139,11 @@ def _cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         min_score=args.min_score,
     )
     if args.json:
-        print(json.dumps({"query": args.query, "mode": args.mode, "hits": [h.to_dict() for h in hits]}, indent=2))
+        print(
+            json.dumps(
+                {"query": args.query, "mode": args.mode, "hits": [h.to_dict() for h in hits]}, indent=2
+            )
+        )
         return 0
     _print_hits(args.query, hits)
     return 0
@@ -156,7 +189,10 @@ def _cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     elif report.stats is None:
         print(f"index {report.key} is up to date ({info['tools']} tools)")
     else:
-        print(f"built index {report.key}: {info['tools']} tools, {info['embedded']} embedded, {info['reused']} reused")
+        print(
+            f"built index {report.key}: {info['tools']} tools, "
+            f"{info['embedded']} embedded, {info['reused']} reused"
+        )
     return 0
 
 
@@ -172,7 +208,9 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     queries = load_queries(args.queries, split=args.split, field=args.relevant_field, limit=args.limit)
     catalog = load_dataset_tools(args.tools)
     service = SearchService(settings, FileSystemBlobStore(settings.index_cache_dir))
-    engine, _ = service.engine(catalog, source=str(args.tools.resolve()), progress=progress_factory("embedding tools"))
+    engine, _ = service.engine(
+        catalog, source=str(args.tools.resolve()), progress=progress_factory("embedding tools")
+    )
     bar = ProgressLine(f"evaluating {args.mode}", len(queries))
     result = evaluate(engine, queries, mode=args.mode, k=args.k, progress=bar.advance)
     if args.json:

@@ -13,7 +13,9 @@ import pytest
 pytestmark = pytest.mark.model
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "toolweaver", *args],
@@ -43,7 +45,10 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
 
 @pytest.mark.parametrize(
     "command",
-    [pytest.param([], id="top"), *(pytest.param([c], id=c) for c in ("search", "index", "eval-search", "export-model", "demo"))],
+    [
+        pytest.param([], id="top"),
+        *(pytest.param([c], id=c) for c in ("search", "index", "eval-search", "export-model", "demo")),
+    ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = run_cli(*command, "--help")
@@ -85,17 +90,25 @@ def test_index_reports_only_changed_tools_embedded(tmp_path: Path, cache_env: di
     ("args", "needles"),
     [
         pytest.param(["search", "   "], ["query is empty"], id="empty-query"),
-        pytest.param(["search", "weather", "--catalog", "nope.yaml"], ["not found", "nope.yaml"], id="missing-catalog"),
+        pytest.param(
+            ["search", "weather", "--catalog", "nope.yaml"], ["not found", "nope.yaml"], id="missing-catalog"
+        ),
         pytest.param(["search", "weather", "--top-k", "0"], ["top_k"], id="bad-top-k"),
     ],
 )
-def test_bad_input_gives_one_line_error(args: list[str], needles: list[str], cache_env: dict[str, str]) -> None:
+def test_bad_input_gives_one_line_error(
+    args: list[str], needles: list[str], cache_env: dict[str, str]
+) -> None:
     assert_one_line_error(run_cli(*args, env=cache_env), *needles)
 
 
 def test_bad_catalog_file_names_tool_and_field(tmp_path: Path, cache_env: dict[str, str]) -> None:
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps({"tools": [{"name": "ok_tool", "description": "fine"}, {"name": "bad tool!", "description": "x"}]}))
+    path.write_text(
+        json.dumps(
+            {"tools": [{"name": "ok_tool", "description": "fine"}, {"name": "bad tool!", "description": "x"}]}
+        )
+    )
     assert_one_line_error(run_cli("search", "x", "--catalog", str(path), env=cache_env), "bad.json", "name")
 
 
@@ -107,7 +120,11 @@ def test_unknown_mode_lists_valid_ones(cache_env: dict[str, str]) -> None:
 
 
 def test_missing_model_says_how_to_get_it(tmp_path: Path) -> None:
-    result = run_cli("search", "weather", env={"EMBEDDING_MODEL_DIR": str(tmp_path / "none"), "INDEX_CACHE_DIR": str(tmp_path)})
+    result = run_cli(
+        "search",
+        "weather",
+        env={"EMBEDDING_MODEL_DIR": str(tmp_path / "none"), "INDEX_CACHE_DIR": str(tmp_path)},
+    )
     assert_one_line_error(result, "make model")
 
 
@@ -127,7 +144,9 @@ def test_search_never_imports_torch_or_transformers(cache_env: dict[str, str]) -
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
+    imported = {
+        line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line
+    }
     assert "onnxruntime" in imported  # the check itself sees what search really imports
     forbidden = {"torch", "transformers", "sentence_transformers", "optimum"} & imported
     assert not forbidden
@@ -145,7 +164,17 @@ def test_eval_search_prints_one_json_object(datasets: Path, cache_env: dict[str,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    expected = {"queries", "ndcg@5", "ndcg@10", "recall@5", "recall@10", "mrr@10", "hit@1", "hit@5", "latency_ms"}
+    expected = {
+        "queries",
+        "ndcg@5",
+        "ndcg@10",
+        "recall@5",
+        "recall@10",
+        "mrr@10",
+        "hit@1",
+        "hit@5",
+        "latency_ms",
+    }
     assert expected <= payload.keys()
     assert payload["queries"] == 40
     assert 0.0 <= payload["hit@1"] <= payload["hit@5"] <= 1.0

@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes import FakeEmbedder
 from toolweaver.catalog import Catalog, Tool, load_catalog
-from toolweaver.errors import SearchError, StorageError
+from toolweaver.errors import SearchError
 from toolweaver.search.documents import bm25_tokens, dense_text
 from toolweaver.search.engine import MAX_QUERY_CHARS, MAX_TOP_K, SEARCH_MODES, SearchEngine, SearchHit
 from toolweaver.search.fuse import FusionWeights, clauses

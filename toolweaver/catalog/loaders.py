@@ -74,11 +74,11 @@ def _read_text(file: Path) -> str:
 
 
 def _parse_yaml(file: Path, text: str) -> Any:
-    import yaml  # noqa: PLC0415 - lazy: importing the catalog package must not load PyYAML
+    import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader, chosen above
+        return yaml.load(text, Loader=loader)  # noqa: S506  # nosec B506 - a safe loader, chosen above
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -225,7 +225,7 @@ def dump_catalog(catalog: Catalog, path: str | Path) -> None:
     if suffix == ".json":
         text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     else:
-        import yaml  # noqa: PLC0415 - lazy: importing the catalog package must not load PyYAML
+        import yaml
 
         text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
     _write_atomic(file, text)

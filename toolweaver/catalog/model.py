@@ -307,7 +307,7 @@ class Catalog:
         tool = self._by_name.get(name)
         if tool is not None:
             return tool
-        import difflib  # noqa: PLC0415 - only the error path needs it; keeps import time low
+        import difflib
 
         close = difflib.get_close_matches(name, self._by_name, n=5, cutoff=0.6)
         hint = (

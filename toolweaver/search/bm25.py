@@ -55,9 +55,9 @@ class BM25Index:
             # Lucene's idf: always positive, so very common terms still count a little.
             idf[i] = math.log(1.0 + (n_docs - len(plist) + 0.5) / (len(plist) + 0.5))
         ids = np.array(doc_ids, dtype=np.int32)
-        tf = np.array(tfs, dtype=np.float32)
+        tf_values = np.array(tfs, dtype=np.float32)
         norm = k1 * (1.0 - b + b * lengths[ids] / avgdl) if len(ids) else np.zeros(0, np.float32)
-        weights = (tf * (k1 + 1.0) / (tf + norm)).astype(np.float32)
+        weights = (tf_values * (k1 + 1.0) / (tf_values + norm)).astype(np.float32)
         return cls(vocabulary, idf, indptr, ids, weights, n_docs, k1, b)
 
     def scores(self, query_tokens: Iterable[str]) -> FloatArray:

@@ -142,7 +142,8 @@ class OnnxEmbedder:
 
 def _normalize(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    unit: npt.NDArray[np.float32] = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit
 
 
 def _open_session(path: Path, threads: int) -> tuple[Any, list[str]]:
@@ -173,4 +174,3 @@ def _open_tokenizer(path: Path, max_length: int) -> Any:
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=max_length)
     return tokenizer
-

@@ -95,11 +95,8 @@ class SearchEngine:
         dense = self._dense_scores(text, spans) if mode != "bm25" else None
         if bm25 is not None and dense is not None:
             scores = self._hybrid(bm25, dense, [text[a:b] for a, b in spans])
-        elif bm25 is not None:
-            scores = bm25.copy()
         else:
-            assert dense is not None  # noqa: S101 - one of the two is always computed
-            scores = dense[0].copy()
+            scores = (bm25 if bm25 is not None else _first_row(dense)).copy()
         allowed = self._allowed(tags, backend)
         exact = [i for i in self._exact_matches(text) if allowed[i]]
         if mode == "bm25":
@@ -137,10 +134,9 @@ class SearchEngine:
         wanted = {t.lower() for t in tags} if tags else None
         if wanted or backend:
             for i, tool in enumerate(self._tools):
-                if backend and tool.backend != backend:
-                    allowed[i] = False
-                elif wanted and not wanted.intersection(t.lower() for t in tool.tags):
-                    allowed[i] = False
+                wrong_backend = backend is not None and tool.backend != backend
+                wrong_tags = wanted is not None and not wanted.intersection(t.lower() for t in tool.tags)
+                allowed[i] = not (wrong_backend or wrong_tags)
         return allowed
 
     def _exact_matches(self, text: str) -> list[int]:
@@ -176,6 +172,13 @@ def _check_query(query: str, top_k: int, mode: str) -> str:
     if not 1 <= top_k <= MAX_TOP_K:
         raise SearchError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
     return query.strip()
+
+
+def _first_row(matrix: npt.NDArray[np.float32] | None) -> npt.NDArray[np.float32]:
+    if matrix is None:
+        raise SearchError("no scores computed")  # unreachable: every mode computes one signal
+    row: npt.NDArray[np.float32] = matrix[0]
+    return row
 
 
 def _top(scores: npt.NDArray[np.float32], k: int) -> list[int]:

@@ -47,7 +47,9 @@ def load_queries(path: Path, *, split: str | None, field: str, limit: int | None
             ids = row[field]
             queries.append(Query(row["text"], frozenset(_tool_name(str(i)) for i in ids)))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise CatalogError(f"{path}: line {lineno}: not a query record with 'text' and {field!r}") from exc
+            raise CatalogError(
+                f"{path}: line {lineno}: not a query record with 'text' and {field!r}"
+            ) from exc
         if limit is not None and len(queries) >= limit:
             break
     if not queries:

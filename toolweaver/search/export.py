@@ -106,8 +106,9 @@ def export_model(model: str | None, out_dir: Path, *, min_cosine: float = MIN_ME
         (staged / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if mean_cos < min_cosine:
             raise ModelError(
-                f"export parity failed: mean cosine {mean_cos:.4f} < {min_cosine} against sentence-transformers "
-                f"(min {min_cos:.4f}); the quantized model would rank tools differently, nothing was installed"
+                f"export parity failed: mean cosine {mean_cos:.4f} < {min_cosine} against "
+                f"sentence-transformers (min {min_cos:.4f}); the quantized model would rank tools "
+                "differently, so nothing was installed"
             )
         if out_dir.exists():
             shutil.rmtree(out_dir)

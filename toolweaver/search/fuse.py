@@ -57,10 +57,11 @@ def clauses(query: str) -> list[str]:
 
 
 def standardize(scores: FloatArray) -> FloatArray:
-    std = float(scores.std())
+    std = float(scores.std()) if len(scores) else 0.0
     if std < 1e-9:
-        return np.zeros_like(scores)
-    return ((scores - scores.mean()) / std).astype(np.float32)
+        return np.zeros(len(scores), dtype=np.float32)
+    standardized: FloatArray = ((scores - scores.mean()) / std).astype(np.float32)
+    return standardized
 
 
 def combine(bm25: FloatArray, dense: FloatArray, bm25_weight: float) -> FloatArray:
