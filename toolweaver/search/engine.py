@@ -15,7 +15,7 @@ from toolweaver.errors import SearchError
 from toolweaver.search.embed import Embedder
 from toolweaver.search.fuse import FusionWeights, Span, clause_spans, combine
 from toolweaver.search.index import SearchIndex
-from toolweaver.search.tokenize import tokenize
+from toolweaver.search.tokenize import tokenize, words_by_token
 
 SEARCH_MODES = ("hybrid", "bm25", "dense")
 MAX_QUERY_CHARS = 10_000
@@ -104,11 +104,12 @@ class SearchEngine:
         scores = np.where(allowed, scores, -np.inf).astype(np.float32)
         order = _top(scores, top_k)
         order = exact + [i for i in order if i not in exact]
+        words = words_by_token(text)
         hits = []
         for i in order[:top_k]:
             if min_score is not None and scores[i] < min_score and i not in exact:
                 continue
-            hits.append(self._hit(i, float(scores[i]), bm25, dense, tokens, exact=i in exact))
+            hits.append(self._hit(i, float(scores[i]), bm25, dense, tokens, words, exact=i in exact))
         return hits
 
     def _dense_scores(self, text: str, spans: list[Span]) -> npt.NDArray[np.float32]:
@@ -150,14 +151,22 @@ class SearchEngine:
         return found
 
     def _hit(
-        self, i: int, score: float, bm25: Any, dense: Any, tokens: list[str], *, exact: bool
+        self,
+        i: int,
+        score: float,
+        bm25: Any,
+        dense: Any,
+        tokens: list[str],
+        words: dict[str, str],
+        *,
+        exact: bool,
     ) -> SearchHit:
         return SearchHit(
             tool=self._tools[i],
             score=score,
             bm25=float(bm25[i]) if bm25 is not None else 0.0,
             dense=float(dense[0][i]) if dense is not None else 0.0,
-            matched_terms=tuple(self.index.bm25.matched_terms(tokens, i)),
+            matched_terms=tuple(words.get(t, t) for t in self.index.bm25.matched_terms(tokens, i)),
             exact=exact,
         )
 

@@ -63,6 +63,19 @@ def split_words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
+def _kept(word: str) -> bool:
+    return word not in STOP_WORDS and (len(word) > 1 or word.isdigit())
+
+
 def tokenize(text: str) -> list[str]:
     """BM25 tokens: split, lower-cased, without stop words and stray letters, stemmed."""
-    return [stem(w) for w in split_words(text) if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())]
+    return [stem(w) for w in split_words(text) if _kept(w)]
+
+
+def words_by_token(text: str) -> dict[str, str]:
+    """The first word of ``text`` behind each token, to explain matches in the user's own words."""
+    found: dict[str, str] = {}
+    for word in split_words(text):
+        if _kept(word):
+            found.setdefault(stem(word), word)
+    return found
