@@ -109,7 +109,7 @@ class SearchEngine:
         for i in order[:top_k]:
             if min_score is not None and scores[i] < min_score and i not in exact:
                 continue
-            hits.append(self._hit(i, float(scores[i]), bm25, dense, tokens, words, exact=i in exact))
+            hits.append(self._hit(i, float(scores[i]), bm25, dense, words, tokens=tokens, exact=i in exact))
         return hits
 
     def _dense_scores(self, text: str, spans: list[Span]) -> npt.NDArray[np.float32]:
@@ -156,9 +156,9 @@ class SearchEngine:
         score: float,
         bm25: Any,
         dense: Any,
-        tokens: list[str],
         words: dict[str, str],
         *,
+        tokens: list[str],
         exact: bool,
     ) -> SearchHit:
         return SearchHit(
