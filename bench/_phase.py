@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,13 +58,14 @@ def ours_build(spec: Spec) -> dict[str, Any]:
     builds = {}
     for entry in spec["catalogs"]:
         catalog = load_catalog(entry["path"])
-        seconds, (_, report) = timed(lambda c=catalog, p=entry["path"]: service.engine(c, source=p))
+        seconds, (_, report) = timed(partial(service.engine, catalog, source=entry["path"]))
         embedded = report.stats.embedded if report.stats else 0
         builds[entry["label"]] = {"tools": len(catalog), "seconds": seconds, "embedded": embedded}
+    # Same source as the last build, so the service finds that index and reuses its vectors.
     changed, n_changed = changed_catalog(catalog)
-    seconds, (_, report) = timed(lambda: service.engine(changed, source=spec["catalogs"][-1]["path"]))
-    stats = report.stats
-    rebuild = {"seconds": seconds, "changed": n_changed, "embedded": stats.embedded if stats else 0}
+    seconds, (_, report) = timed(partial(service.engine, changed, source=spec["catalogs"][-1]["path"]))
+    embedded = report.stats.embedded if report.stats else 0
+    rebuild = {"seconds": seconds, "changed": n_changed, "embedded": embedded}
     return {"model_open_s": model_s, "builds": builds, "rebuild": rebuild, "peak_rss_mb": peak_rss_mb()}
 
 
@@ -73,10 +75,10 @@ def ours_warm(spec: Spec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for entry in spec["catalogs"]:
         catalog = load_catalog(entry["path"])
-        load_s, (engine, report) = timed(lambda c=catalog, p=entry["path"]: service.engine(c, source=p))
+        load_s, (engine, report) = timed(partial(service.engine, catalog, source=entry["path"]))
         if report.source != "store":
             raise RuntimeError(f"expected a prebuilt index for {entry['label']}, got {report.source}")
-        stats = latencies(lambda q, e=engine: e.search(q, top_k=5), spec["queries"], spec["warmup"])
+        stats = latencies(partial(engine.search, top_k=5), spec["queries"], spec["warmup"])
         out[entry["label"]] = {"tools": len(catalog), "load_s": load_s, **stats}
     return {"sizes": out, "peak_rss_mb": peak_rss_mb()}
 
@@ -86,28 +88,43 @@ def _entries(path: str) -> list[dict[str, Any]]:
     return tools
 
 
+def _open_reference(threads: int) -> Any:
+    # torch and sentence-transformers load here, as onnxruntime loads inside our model open.
+    from _reference import load_model
+
+    return load_model(threads)
+
+
+def _reference_build_one(model: Any, path: str) -> tuple[dict[str, Any], Any]:
+    from _reference import bm25_tokens, encode, reference_text
+    from rank_bm25 import BM25Okapi
+
+    texts = [reference_text(e) for e in _entries(path)]
+    encode_s, vectors = timed(partial(encode, model, texts))
+    bm25_s, _ = timed(partial(BM25Okapi, [bm25_tokens(t) for t in texts]))
+    stats = {
+        "tools": len(texts),
+        "seconds": round(encode_s + bm25_s, 3),
+        "encode_s": encode_s,
+        "bm25_s": bm25_s,
+    }
+    return stats, vectors
+
+
 def reference_build(spec: Spec) -> dict[str, Any]:
     """Encode every catalog (batch 32) and build BM25Okapi; save the embeddings for the other phases."""
     import numpy as np
-    from _reference import BM25Okapi, bm25_tokens, encode, load_model, reference_text
 
-    model_s, model = timed(lambda: load_model(int(spec["threads"])))
+    model_s, model = timed(partial(_open_reference, int(spec["threads"])))
     builds = {}
     for entry in spec["catalogs"]:
-        texts = [reference_text(e) for e in _entries(entry["path"])]
-        encode_s, vectors = timed(lambda t=texts: encode(model, t))
-        bm25_s, _ = timed(lambda t=texts: BM25Okapi([bm25_tokens(x) for x in t]))
+        builds[entry["label"]], vectors = _reference_build_one(model, entry["path"])
         np.save(Path(spec["embeddings"]) / f"{entry['label']}.npy", vectors)
-        builds[entry["label"]] = {
-            "tools": len(texts),
-            "seconds": round(encode_s + bm25_s, 3),
-            "encode_s": encode_s,
-            "bm25_s": bm25_s,
-        }
     return {"model_open_s": model_s, "builds": builds, "peak_rss_mb": peak_rss_mb()}
 
 
 def reference_warm(spec: Spec) -> dict[str, Any]:
+    """Rebuild BM25Okapi and load the saved embeddings per catalog, then time searches."""
     import numpy as np
     from _reference import ReferenceIndex, load_model
 
@@ -115,8 +132,8 @@ def reference_warm(spec: Spec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for entry in spec["catalogs"]:
         vectors = np.load(Path(spec["embeddings"]) / f"{entry['label']}.npy")
-        load_s, index = timed(lambda e=entry, v=vectors: ReferenceIndex(model, _entries(e["path"]), v))
-        stats = latencies(lambda q, i=index: i.search(q, 5), spec["queries"], spec["warmup"])
+        load_s, index = timed(partial(ReferenceIndex, model, _entries(entry["path"]), vectors))
+        stats = latencies(partial(index.search, k=5), spec["queries"], spec["warmup"])
         out[entry["label"]] = {"tools": len(index.names), "load_s": load_s, **stats}
     return {"sizes": out, "peak_rss_mb": peak_rss_mb()}
 

@@ -47,6 +47,7 @@ def run_quality(datasets_dir: Path, cache_dir: Path, *, threads: int, limit: int
         queries = dataset_queries(datasets_dir, dataset, limit)
         catalog = load_dataset_tools(datasets_dir / dataset.tools)
         row = QualityRow(dataset, len(queries))
+        log(f"quality: {dataset.label}, ours: indexing {len(catalog)} tools")
         engine, _ = service.engine(catalog, source=str(datasets_dir / dataset.tools))
         row.scores.update(_ours(engine, queries, dataset.label))
         row.scores.update(_reference(model, catalog, queries, dataset.label))

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,9 +51,11 @@ from toolweaver.catalog import Catalog, dump_catalog  # noqa: E402
 from toolweaver.settings import Settings  # noqa: E402
 
 T = TypeVar("T")
+Timings = dict[str, tuple[float, float]]  # phase -> (seconds, 1-minute load average at its start)
 SMALL_SIZE = 1_000
 COLD_QUERY = "What is an API that can be used to classify sports activities in videos?"
 WARMUP = 20
+SIDES = ("ours", "reference")
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         threads=threads,
         runs=max(1, args.runs),
         large=large,
-        latency_queries=300 if args.quick else 1_000,
+        latency_queries=300 if args.quick else 500,
         quality_limit=300 if args.quick else None,
     )
 
@@ -188,7 +191,8 @@ def cold_start(script: str, args: Sequence[str], env: dict[str, str], runs: int)
         )
         exited = time.monotonic()
         if proc.returncode != 0:
-            raise RuntimeError(f"{script} failed: {proc.stderr.strip().splitlines()[-1:]}")
+            last = proc.stderr.strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"{script} failed ({proc.returncode}): {last[0]}")
         data = json.loads(proc.stdout.strip().splitlines()[-1])
         if data["source"] not in ("store", "npy"):
             raise RuntimeError(f"{script}: the index was {data['source']}, not loaded from disk")
@@ -237,24 +241,22 @@ def cpu_model() -> str:
     return platform.machine()
 
 
-def timed(timings: dict[str, float], name: str, work: Callable[[], T]) -> T:
-    start = time.monotonic()
+def timed(timings: Timings, name: str, work: Callable[[], T]) -> T:
+    """Run one phase; keep its seconds and the load average when it began (others may share the CPUs)."""
+    load, start = os.getloadavg()[0], time.monotonic()
     result = work()
-    timings[name] = time.monotonic() - start
+    timings[name] = (time.monotonic() - start, load)
     return result
 
 
-def both_sides(timings: dict[str, float], name: str, spec: Path, plan: Plan) -> dict[str, dict[str, Any]]:
+def both_sides(timings: Timings, name: str, spec: Path, plan: Plan) -> dict[str, dict[str, Any]]:
     """One phase for ours, then for the reference: never both at once, so neither steals the other's cores."""
-    return {
-        side: timed(timings, f"{name}: {side}", lambda s=side: phase(s, name, spec, plan))  # type: ignore[misc]
-        for side in ("ours", "reference")
-    }
+    return {side: timed(timings, f"{name}: {side}", partial(phase, side, name, spec, plan)) for side in SIDES}
 
 
 def run(plan: Plan, argv: Sequence[str]) -> Results:
     load_before = os.getloadavg()[0]
-    timings: dict[str, float] = {}
+    timings: Timings = {}
     with tempfile.TemporaryDirectory(prefix="toolweaver-bench-") as tmp:
         ws = timed(timings, "prepare catalogs", lambda: prepare(plan, Path(tmp)))
         spec = write_spec(plan, ws)
@@ -278,6 +280,7 @@ def run(plan: Plan, argv: Sequence[str]) -> Results:
         build=build,
         warm=warm,
         timings=timings,
+        cpus=os.cpu_count() or 1,
     )
 
 

@@ -71,10 +71,6 @@ class FakeEmbedder:
                 progress(len(batch))
         return out
 
-    def embed_spans(self, text: str, spans: Sequence[tuple[int, int]]) -> npt.NDArray[np.float32]:
-        """The whole text, then each span embedded on its own (the real model pools token vectors)."""
-        return self.embed([text, *(text[a:b] for a, b in spans)])
-
     def reset_counts(self) -> None:
         self.calls = 0
         self.texts_embedded = 0

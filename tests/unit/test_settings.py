@@ -37,7 +37,7 @@ def test_defaults_from_an_empty_environment(home: Path) -> None:
     settings = Settings.from_env({})
     assert settings.embedding_model_dir == DEFAULT_MODEL_DIR
     assert settings.embedding_model_dir.name == "all-MiniLM-L6-v2"
-    assert settings.embedding_batch_size == 32
+    assert settings.embedding_batch_size == 8
     assert settings.embedding_max_length == 256
     assert settings.search_top_k == 5
     assert 1 <= settings.embedding_threads <= 4

@@ -38,10 +38,6 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str], *, progress: Progress | None = None) -> npt.NDArray[np.float32]: ...
 
-    def embed_spans(self, text: str, spans: Sequence[tuple[int, int]]) -> npt.NDArray[np.float32]:
-        """Row 0: the whole text; then one row per character span of it."""
-        ...
-
 
 @dataclass(frozen=True)
 class ModelManifest:
@@ -73,7 +69,7 @@ class ModelManifest:
 class OnnxEmbedder:
     """Embeds texts with an exported model directory (model.onnx, tokenizer.json, manifest)."""
 
-    def __init__(self, model_dir: Path, *, threads: int = 1, batch_size: int = 32, max_length: int = 256):
+    def __init__(self, model_dir: Path, *, threads: int = 1, batch_size: int = 8, max_length: int = 256):
         self.model_dir = Path(model_dir)
         self.manifest = ModelManifest.read(self.model_dir)
         self.batch_size = batch_size
@@ -102,25 +98,6 @@ class OnnxEmbedder:
             if progress is not None:
                 progress(len(rows))
         return out
-
-    def embed_spans(self, text: str, spans: Sequence[tuple[int, int]]) -> npt.NDArray[np.float32]:
-        """One model run for a request and its clauses: each clause pools its own token vectors.
-
-        The token vectors are contextual, so a clause keeps the meaning the whole request gives it;
-        on the MetaTool multi-tool set this ranks as well as embedding each clause on its own, at a
-        third of the cost.
-        """
-        encoding = self._tokenizer.encode(text)
-        ids = np.array([encoding.ids], dtype=np.int64)
-        tokens = self._run(ids, np.ones_like(ids))[0]
-        offsets = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)
-        real = offsets[:, 1] > offsets[:, 0]  # [CLS]/[SEP] have empty offsets
-        masks = [np.ones(len(ids[0]), dtype=bool)]
-        for start, end in spans:
-            inside = real & (offsets[:, 0] >= start) & (offsets[:, 1] <= end)
-            masks.append(inside if inside.any() else masks[0])  # a clause cut off by truncation
-        weights = np.stack(masks).astype(np.float32)  # [rows, tokens]
-        return _normalize((weights @ tokens) / weights.sum(axis=1, keepdims=True))
 
     def _embed_batch(self, encodings: Sequence[Any]) -> npt.NDArray[np.float32]:
         width = max(len(e.ids) for e in encodings)

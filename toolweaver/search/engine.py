@@ -113,8 +113,15 @@ class SearchEngine:
         return hits
 
     def _dense_scores(self, text: str, spans: list[Span]) -> npt.NDArray[np.float32]:
-        """Cosine of every tool with the request (row 0), then with each of its clauses."""
-        vectors = self.embedder.embed_spans(text, spans) if spans else self.embedder.embed([text])
+        """Cosine of every tool with the request (row 0), then with each of its clauses.
+
+        Clauses are embedded on their own, in a second run: pooling their token vectors from the
+        request's run is cheaper, but attention blends the other clauses in ("email the contract"
+        then ranked the ticket tools first), which is what splitting is meant to undo.
+        """
+        vectors = self.embedder.embed([text])
+        if spans:
+            vectors = np.concatenate([vectors, self.embedder.embed([text[a:b] for a, b in spans])])
         return (vectors @ self.index.embeddings.T).astype(np.float32)
 
     def _hybrid(
