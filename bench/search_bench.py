@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -286,6 +287,8 @@ def run(plan: Plan, argv: Sequence[str]) -> Results:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # On SIGTERM unwind normally: the running child is killed and the temp dir removed.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     plan = make_plan(parse_args(argv))
     problem = check_prerequisites(plan)
     if problem is not None:
