@@ -33,8 +33,6 @@ def _default_threads() -> int:
 class Settings:
     embedding_model_dir: Path = field(default=DEFAULT_MODEL_DIR, metadata={"env": "EMBEDDING_MODEL_DIR"})
     embedding_threads: int = field(default_factory=_default_threads, metadata={"env": "EMBEDDING_THREADS"})
-    # Small batches of length-sorted texts measured fastest on 2 cores (cache-resident activations).
-    embedding_batch_size: int = field(default=8, metadata={"env": "EMBEDDING_BATCH_SIZE"})
     embedding_max_length: int = field(default=256, metadata={"env": "EMBEDDING_MAX_LENGTH"})
     index_cache_dir: Path = field(default_factory=_default_cache_dir, metadata={"env": "INDEX_CACHE_DIR"})
     catalog_path: Path = field(default=DEMO_CATALOG, metadata={"env": "CATALOG_PATH"})

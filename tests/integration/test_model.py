@@ -48,7 +48,7 @@ def test_manifest_fingerprint_is_the_hash_of_the_files(model_dir: Path) -> None:
 
 
 def test_embeddings_are_unit_length_and_independent_of_input_order(model_dir: Path) -> None:
-    embedder = OnnxEmbedder(model_dir, threads=2, batch_size=4)
+    embedder = OnnxEmbedder(model_dir, threads=2)
     texts = list(HELD_OUT + PARITY_TEXTS[:7])
     forward = embedder.embed(texts)
     backward = embedder.embed(texts[::-1])[::-1]
@@ -56,6 +56,13 @@ def test_embeddings_are_unit_length_and_independent_of_input_order(model_dir: Pa
     np.testing.assert_allclose(np.linalg.norm(forward, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(forward, backward, atol=1e-6)
     assert embedder.embed([]).shape == (0, embedder.dimension)
+
+
+def test_a_texts_vector_does_not_depend_on_its_neighbours(model_dir: Path) -> None:
+    embedder = OnnxEmbedder(model_dir)
+    alone = embedder.embed([HELD_OUT[0]])[0]
+    together = embedder.embed([PARITY_TEXTS[-1], HELD_OUT[0], "x"])[1]
+    np.testing.assert_array_equal(alone, together)  # incremental and full index builds agree
 
 
 def test_similar_texts_are_closer_than_unrelated_ones(model_dir: Path) -> None:
@@ -91,4 +98,3 @@ def test_failed_parity_installs_nothing(tmp_path: Path) -> None:
 def test_unknown_model_name_is_a_clear_error() -> None:
     with pytest.raises(ModelError, match="local directory"):
         export_model("sentence-transformers/some-hub-model", Path("/nonexistent/out"))
-

@@ -14,7 +14,6 @@ from toolweaver.settings import DEFAULT_MODEL_DIR, DEMO_CATALOG, Settings
 
 INT_SETTINGS = [
     pytest.param("EMBEDDING_THREADS", "embedding_threads", id="threads"),
-    pytest.param("EMBEDDING_BATCH_SIZE", "embedding_batch_size", id="batch-size"),
     pytest.param("EMBEDDING_MAX_LENGTH", "embedding_max_length", id="max-length"),
     pytest.param("SEARCH_TOP_K", "search_top_k", id="top-k"),
 ]
@@ -37,7 +36,6 @@ def test_defaults_from_an_empty_environment(home: Path) -> None:
     settings = Settings.from_env({})
     assert settings.embedding_model_dir == DEFAULT_MODEL_DIR
     assert settings.embedding_model_dir.name == "all-MiniLM-L6-v2"
-    assert settings.embedding_batch_size == 8
     assert settings.embedding_max_length == 256
     assert settings.search_top_k == 5
     assert 1 <= settings.embedding_threads <= 4
@@ -137,9 +135,9 @@ def test_unrelated_variables_are_ignored() -> None:
 
 def test_from_env_defaults_to_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEARCH_TOP_K", "9")
-    monkeypatch.setenv("EMBEDDING_BATCH_SIZE", "64")
+    monkeypatch.setenv("EMBEDDING_THREADS", "3")
     settings = Settings.from_env()
-    assert (settings.search_top_k, settings.embedding_batch_size) == (9, 64)
+    assert (settings.search_top_k, settings.embedding_threads) == (9, 3)
 
 
 def test_explicit_mapping_ignores_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:

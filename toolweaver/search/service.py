@@ -65,7 +65,6 @@ class SearchService:
             self._embedder = OnnxEmbedder(
                 s.embedding_model_dir,
                 threads=s.embedding_threads,
-                batch_size=s.embedding_batch_size,
                 max_length=s.embedding_max_length,
             )
         return self._embedder
