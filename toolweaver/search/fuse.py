@@ -32,7 +32,7 @@ MAX_CLAUSES = 4
 
 @dataclass(frozen=True)
 class FusionWeights:
-    bm25: float = 0.3  # share of BM25 in the convex combination (dense gets the rest)
+    bm25: float = 0.25  # share of BM25 in the convex combination (dense gets the rest)
     clause: float = 0.5  # weight of the best single clause added to the whole-request score
 
 
