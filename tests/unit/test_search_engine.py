@@ -530,3 +530,16 @@ def test_corrupt_previous_index_does_not_block_a_rebuild(demo: Catalog, store: F
     _, report = SearchService(Settings(), store, embedder=embedder).engine(changed_demo(demo), source="s")
     assert report.source == "built"
     assert embedder.texts_embedded == len(demo)
+
+
+def test_exact_match_without_shared_terms_still_has_a_finite_score(demo: Catalog) -> None:
+    import json
+    import math
+
+    catalog = demo.with_tools([Tool(name="help", description="Lists what the assistant can do.")])
+    embedder = FakeEmbedder()
+    engine = SearchEngine(catalog, build_index(catalog, embedder)[0], embedder)
+    hit = engine.search("help", mode="bm25", top_k=3)[0]  # "help" is a stop word: BM25 scores it 0
+    assert hit.tool.name == "help" and hit.exact
+    assert math.isfinite(hit.score)
+    json.loads(json.dumps(hit.to_dict(), allow_nan=False))

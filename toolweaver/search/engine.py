@@ -101,8 +101,7 @@ class SearchEngine:
         exact = [i for i in self._exact_matches(text) if allowed[i]]
         if mode == "bm25":
             allowed &= scores > 0  # BM25 alone knows nothing about tools that share no term
-        scores = np.where(allowed, scores, -np.inf).astype(np.float32)
-        order = _top(scores, top_k)
+        order = _top(np.where(allowed, scores, -np.inf).astype(np.float32), top_k)
         order = exact + [i for i in order if i not in exact]
         words = words_by_token(text)
         hits = []
