@@ -213,7 +213,7 @@ def cold_starts(plan: Plan, ws: Workspace) -> dict[str, ColdStats]:
     return {"ours": ours, "reference": reference}
 
 
-def machine_header(plan: Plan, argv: Sequence[str], load_before: float) -> dict[str, str]:
+def machine_header(plan: Plan, argv: Sequence[str], load_before: float, version: str) -> dict[str, str]:
     python = Path(sys.executable)
     shown = python.relative_to(REPO) if python.is_relative_to(REPO) else python
     versions = ", ".join(
@@ -225,11 +225,29 @@ def machine_header(plan: Plan, argv: Sequence[str], load_before: float) -> dict[
         "Machine": f"{os.cpu_count()} CPUs, {cpu_model()} "
         f"(platform.processor: {platform.processor() or 'empty'})",
         "Software": f"Python {platform.python_version()}, {versions}",
+        "Code": version if version == code_version() else f"{version}, **changed during the run**",
         "Command": f"`{shlex.join([str(shown), 'bench/search_bench.py', *argv])}`",
         "Run": f"{'quick' if plan.quick else 'full'}; {plan.threads} threads per side "
         "(onnxruntime intra-op / torch)",
         "Load average": f"{load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (1-minute)",
     }
+
+
+def code_version() -> str:
+    """The commit, whether toolweaver/ differs from it, and the model: what these numbers belong to."""
+    git = ["git", "--no-optional-locks", "-C", str(REPO)]
+    try:
+        commit = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "toolweaver"], check=False).returncode
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    manifest = Settings.from_env().embedding_model_dir / "toolweaver-model.json"
+    model = json.loads(manifest.read_text(encoding="utf-8"))
+    changes = " + uncommitted changes in toolweaver/" if dirty else ""
+    model_text = f"model {model['fingerprint'][:12]} ({model.get('quantization', 'unknown quantization')})"
+    return f"commit {commit.stdout.strip()}{changes}; {model_text}"
 
 
 def cpu_model() -> str:
@@ -256,7 +274,7 @@ def both_sides(timings: Timings, name: str, spec: Path, plan: Plan) -> dict[str,
 
 
 def run(plan: Plan, argv: Sequence[str]) -> Results:
-    load_before = os.getloadavg()[0]
+    load_before, version = os.getloadavg()[0], code_version()
     timings: Timings = {}
     with tempfile.TemporaryDirectory(prefix="toolweaver-bench-") as tmp:
         ws = timed(timings, "prepare catalogs", lambda: prepare(plan, Path(tmp)))
@@ -272,7 +290,7 @@ def run(plan: Plan, argv: Sequence[str]) -> Results:
             lambda: run_quality(plan.datasets, quality_cache, threads=plan.threads, limit=plan.quality_limit),
         )
     return Results(
-        header=machine_header(plan, argv, load_before),
+        header=machine_header(plan, argv, load_before, version),
         small=label(SMALL_SIZE),
         large=label(plan.large),
         large_size=plan.large,
