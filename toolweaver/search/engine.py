@@ -71,7 +71,11 @@ class SearchEngine:
         self._tools = catalog.tools
         self._exact_names: dict[str, int] = {}
         self._code_names: dict[str, int] = {}
+        self._backends = np.array([tool.backend for tool in self._tools])
+        self._tagged: dict[str, list[int]] = {}
         for i, tool in enumerate(self._tools):
+            for tag in {t.lower() for t in tool.tags}:
+                self._tagged.setdefault(tag, []).append(i)
             for label in filter(None, (tool.name, tool.title)):
                 self._exact_names.setdefault(label.lower(), i)
             if len(tool.name) >= 4 and _CODE_LIKE.search(tool.name):
@@ -137,13 +141,15 @@ class SearchEngine:
         return scores
 
     def _allowed(self, tags: Iterable[str] | None, backend: str | None) -> npt.NDArray[np.bool_]:
+        """Which tools pass the filters: array lookups, no loop over the catalog per request."""
         allowed = np.ones(len(self._tools), dtype=bool)
-        wanted = {t.lower() for t in tags} if tags else None
-        if wanted or backend:
-            for i, tool in enumerate(self._tools):
-                wrong_backend = backend is not None and tool.backend != backend
-                wrong_tags = wanted is not None and not wanted.intersection(t.lower() for t in tool.tags)
-                allowed[i] = not (wrong_backend or wrong_tags)
+        if backend:
+            allowed &= self._backends == backend
+        if tags:
+            with_tag = np.zeros(len(self._tools), dtype=bool)
+            for tag in tags:
+                with_tag[self._tagged.get(tag.lower(), [])] = True
+            allowed &= with_tag
         return allowed
 
     def _exact_matches(self, text: str) -> list[int]:
