@@ -543,3 +543,14 @@ def test_exact_match_without_shared_terms_still_has_a_finite_score(demo: Catalog
     assert hit.tool.name == "help" and hit.exact
     assert math.isfinite(hit.score)
     json.loads(json.dumps(hit.to_dict(), allow_nan=False))
+
+
+def test_loading_an_index_from_the_store_writes_nothing(demo: Catalog, tmp_path: Path) -> None:
+    store = FileSystemBlobStore(tmp_path)
+    settings = Settings(index_cache_dir=tmp_path)
+    SearchService(settings, store, embedder=FakeEmbedder()).engine(demo, source="demo")
+    # Same content would keep the same ETag, so compare the files' identities and change times.
+    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()}
+    _, report = SearchService(settings, store, embedder=FakeEmbedder()).engine(demo, source="demo")
+    assert report.source == "store"
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()} == before

@@ -85,8 +85,10 @@ class SearchService:
                     catalog, self.embedder, previous=self._previous(source), progress=progress
                 )
                 save_index(index, self.store)
+                # Only a build moves the pointer: loading stays read-only, so an instance start
+                # costs no write.
+                self._remember(source, key)
                 report = IndexReport(key, "built", stats)
-            self._remember(source, key)
             engine = SearchEngine(catalog, index, self.embedder, self.weights)
             self._engines = {key: engine}  # one catalog per process at a time keeps memory flat
             return engine, report
