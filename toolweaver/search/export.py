@@ -97,8 +97,7 @@ def export_model(model: str | None, out_dir: Path, *, min_cosine: float = MIN_ME
         staged = Path(tmp) / "model"
         _export_int8(source, Path(tmp), staged)
         max_length = _max_seq_length(source)
-        _write_manifest(staged, source, max_length, dimension=0)
-        reference = _reference_embeddings(source)
+        reference = _reference_embeddings(source)  # first: its width is the manifest's dimension
         manifest = _write_manifest(staged, source, max_length, dimension=reference.shape[1])
         ours = OnnxEmbedder(staged, threads=os.cpu_count() or 1).embed(PARITY_TEXTS)
         cosines = np.sum(ours * reference, axis=1)
