@@ -75,3 +75,16 @@ class FakeEmbedder:
         self.calls = 0
         self.texts_embedded = 0
         self.embedded.clear()
+
+
+class RecordingQueue:
+    """Implements ``JobQueue``: keeps sent messages in a list; ``fail_with`` makes send raise."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.fail_with: Exception | None = None
+
+    def send(self, message: str, *, visibility_timeout: int = 0) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.messages.append(message)

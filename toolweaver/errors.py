@@ -7,9 +7,12 @@
     │   └── ToolNotFoundError       a tool name is not in the catalog
     ├── SearchError                 a search request is invalid (empty query, bad mode, ...)
     ├── ModelError                  the embedding model is missing, unreadable or fails parity
-    └── StorageError                a storage backend failed
-        ├── NotFoundError           the key does not exist
-        └── PreconditionFailedError an ETag condition did not hold
+    ├── StorageError                a storage backend failed
+    │   ├── NotFoundError           the key does not exist
+    │   ├── PreconditionFailedError an ETag condition did not hold
+    │   └── StorageUnavailableError the service cannot be reached now (retry later: HTTP 503)
+    ├── RequestError                an API request is malformed or too large (HTTP 4xx)
+    └── JobError                    a job record is missing or cannot change state
 
 Adapters convert third-party errors with ``raise X(...) from exc``. Only the edges (CLI, HTTP)
 turn these into exit codes or status codes. Messages say what to do next.
@@ -62,3 +65,26 @@ class NotFoundError(StorageError):
 
 class PreconditionFailedError(StorageError):
     """An ETag condition (If-Match / If-None-Match) did not hold."""
+
+
+class StorageUnavailableError(StorageError):
+    """The storage service cannot be reached or keeps failing: try again later."""
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class RequestError(ToolWeaverError):
+    """An API request is malformed, of the wrong type or too large."""
+
+    def __init__(
+        self, message: str, *, status: int = 400, errors: list[dict[str, object]] | None = None
+    ) -> None:
+        self.status = status
+        self.errors = errors or []
+        super().__init__(message)
+
+
+class JobError(ToolWeaverError):
+    """A job record is missing or cannot change state."""

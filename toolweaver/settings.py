@@ -37,6 +37,15 @@ class Settings:
     index_cache_dir: Path = field(default_factory=_default_cache_dir, metadata={"env": "INDEX_CACHE_DIR"})
     catalog_path: Path = field(default=DEMO_CATALOG, metadata={"env": "CATALOG_PATH"})
     search_top_k: int = field(default=5, metadata={"env": "SEARCH_TOP_K", "max": 100})
+    # Blob containers of the app's own data; the Bicep creates them with the same names.
+    cache_container: str = field(default="toolweaver-cache", metadata={"env": "CACHE_CONTAINER"})
+    jobs_container: str = field(default="toolweaver-jobs", metadata={"env": "JOBS_CONTAINER"})
+    search_cache_ttl: int = field(default=3600, metadata={"env": "SEARCH_CACHE_TTL_SECONDS"})
+    discovery_cache_ttl: int = field(default=86400, metadata={"env": "DISCOVERY_CACHE_TTL_SECONDS"})
+    # How long an instance trusts its copy of the catalog before asking storage for a newer version.
+    catalog_refresh: int = field(default=10, metadata={"env": "CATALOG_REFRESH_SECONDS"})
+    max_body_bytes: int = field(default=4 * 1024 * 1024, metadata={"env": "MAX_BODY_BYTES"})
+    prewarm: bool = field(default=False, metadata={"env": "PREWARM"})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -52,7 +61,15 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
 def _parse(name: str, raw: str, kind: object, maximum: int | None) -> object:
+    if kind in ("bool", bool):
+        if raw.lower() not in _TRUE + _FALSE:
+            raise ConfigError(f"{name} must be true or false, got {raw!r}")
+        return raw.lower() in _TRUE
     if kind in ("Path", Path):
         return Path(raw).expanduser()
     if kind in ("int", int):

@@ -42,7 +42,7 @@ def load_catalog(path: str | Path) -> Catalog:
         valid = ", ".join(CATALOG_SUFFIXES + DATASET_SUFFIXES)
         raise CatalogError(f"{file}: unknown catalog file type {suffix or '(none)'!r}; use one of {valid}")
     document = read_structured(file)
-    catalog = _catalog_from_document(file, document)
+    catalog = catalog_from_document(file, document)
     logger.debug("loaded %d tools from %s", len(catalog), file)
     return catalog
 
@@ -86,7 +86,7 @@ def _parse_yaml(file: Path, text: str) -> Any:
         raise CatalogError(f"{file}: invalid YAML{where}: {problem}") from exc
 
 
-def _catalog_from_document(file: Path, document: Any) -> Catalog:
+def catalog_from_document(file: Path | str, document: Any) -> Catalog:
     if isinstance(document, Mapping):
         unknown = [str(key) for key in document if key not in _TOP_LEVEL_KEYS]
         if unknown:
@@ -112,7 +112,7 @@ def _catalog_from_document(file: Path, document: Any) -> Catalog:
         raise CatalogError(f"{file}: {exc}") from exc
 
 
-def _tool_from_entry(file: Path, index: int, entry: Any) -> Tool:
+def _tool_from_entry(file: Path | str, index: int, entry: Any) -> Tool:
     where = f"{file}: tools[{index}]"
     if not isinstance(entry, Mapping):
         raise CatalogError(f"{where}: expected a tool object, got {type(entry).__name__}")

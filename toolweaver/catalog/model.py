@@ -343,6 +343,10 @@ class Catalog:
             and (backend is None or tool.backend == backend)
         )
 
+    def find(self, name: str) -> Tool | None:
+        """The tool called ``name``, or None."""
+        return self._by_name.get(name)
+
     def with_tools(self, tools: Iterable[Tool]) -> Catalog:
         """A new catalog with ``tools`` added; a tool with an existing name replaces it in place."""
         merged = dict(self._by_name)

@@ -59,6 +59,15 @@ class SearchService:
         self._lock = threading.Lock()
 
     @property
+    def loaded(self) -> bool:
+        """Whether the embedding model is in memory."""
+        return self._embedder is not None
+
+    @property
+    def engines_loaded(self) -> int:
+        return len(self._engines)
+
+    @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
             s = self.settings

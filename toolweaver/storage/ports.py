@@ -39,3 +39,13 @@ class BlobStore(Protocol):
     def exists(self, key: str) -> bool: ...
 
     def list(self, prefix: str = "") -> Iterator[str]: ...
+
+
+class JobQueue(Protocol):
+    """A message queue that carries job ids only (claim check: the job itself lives in a blob).
+
+    Messages are text; the adapter encodes them the way the Functions host expects (base64).
+    ``visibility_timeout`` delays delivery by that many seconds.
+    """
+
+    def send(self, message: str, *, visibility_timeout: int = 0) -> None: ...

@@ -1,0 +1,14 @@
+"""The Azure Functions app: creates it and registers the blueprints. Logic lives in toolweaver."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from toolweaver.functions import http, queues
+from toolweaver.functions.runtime import prewarm_if_enabled
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(http.bp)
+app.register_functions(queues.bp)
+
+prewarm_if_enabled()

@@ -1,0 +1,165 @@
+"""The route table: every HTTP function, its methods, handler, body and documented answers.
+
+``toolweaver.functions.http`` registers one Azure Function per route from this table, and
+``toolweaver.api.openapi`` documents the same table, so code and document cannot disagree.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from toolweaver.api import jobs, search, system, tools
+from toolweaver.api.http import ApiRequest, ApiResponse, problem
+from toolweaver.api.models import JobRequest, SearchRequest, ToolBody
+from toolweaver.api.problems import from_exception
+from toolweaver.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from toolweaver.services import Services
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[ApiRequest, Services], ApiResponse]
+
+
+@dataclass(frozen=True)
+class Operation:
+    handler: Handler
+    summary: str
+    responses: Mapping[int, str]
+    body: type[BaseModel] | None = None
+    body_types: tuple[str, ...] = ("application/json",)
+    query: Mapping[str, str] = field(default_factory=dict)  # name -> description
+    response_type: str = "application/json"
+
+
+@dataclass(frozen=True)
+class Route:
+    function_name: str
+    path: str  # relative to /api, in Functions route syntax
+    operations: Mapping[str, Operation]
+    anonymous: bool = False
+    tag: str = "tools"
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(self.operations)
+
+
+_FOUND = {200: "OK", 404: "no such tool"}
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "health",
+        "health",
+        {"GET": Operation(system.health, "Service health", {200: "healthy", 503: "a dependency is down"})},
+        anonymous=True,
+        tag="operations",
+    ),
+    Route(
+        "metrics",
+        "metrics",
+        {
+            "GET": Operation(
+                system.metrics_text, "Prometheus metrics", {200: "OK"}, response_type="text/plain"
+            )
+        },
+        tag="operations",
+    ),
+    Route(
+        "openapi",
+        "openapi.json",
+        {"GET": Operation(system.openapi_document, "This document", {200: "OK"})},
+        tag="operations",
+    ),
+    Route(
+        "tools_list",
+        "tools",
+        {
+            "GET": Operation(
+                tools.list_tools,
+                "List tools, a page at a time",
+                {200: "OK"},
+                query={
+                    "tag": "only tools with this tag",
+                    "backend": "only this backend",
+                    "limit": "page size 1-1000",
+                    "offset": "first tool of the page",
+                },
+            )
+        },
+    ),
+    Route(
+        "tools_search",
+        "tools/search",
+        {
+            "POST": Operation(
+                search.handle_search,
+                "Find the tools for a request",
+                {200: "hits, best first"},
+                body=SearchRequest,
+            )
+        },
+    ),
+    Route(
+        "tools_import",
+        "tools/import",
+        {
+            "POST": Operation(
+                tools.import_tools,
+                "Import a catalog document or an OpenAPI 3 document",
+                {200: "imported"},
+                body_types=("application/json", "application/yaml"),
+                query={
+                    "replace": "true replaces the whole catalog",
+                    "server_url": "base URL for OpenAPI tools",
+                },
+            )
+        },
+    ),
+    Route(
+        "tools_item",
+        "tools/{name}",
+        {
+            "GET": Operation(tools.get_tool, "One tool", _FOUND),
+            "PUT": Operation(
+                tools.put_tool, "Add or replace a tool", {200: "replaced", 201: "created"}, body=ToolBody
+            ),
+            "DELETE": Operation(tools.delete_tool, "Remove a tool", {204: "deleted", 404: "no such tool"}),
+        },
+    ),
+    Route(
+        "jobs_create",
+        "jobs",
+        {"POST": Operation(jobs.create_job, "Queue a job", {202: "queued"}, body=JobRequest)},
+        tag="jobs",
+    ),
+    Route(
+        "jobs_item",
+        "jobs/{id}",
+        {"GET": Operation(jobs.get_job, "A job's status and result", {200: "OK", 404: "no such job"})},
+        tag="jobs",
+    ),
+)
+
+
+def dispatch(route: Route, request: ApiRequest, services: Services) -> ApiResponse:
+    """Run the route's handler; every error becomes problem+json. Counts and times the request."""
+    started = time.perf_counter()
+    operation = route.operations.get(request.method.upper())
+    if operation is None:
+        response = problem(
+            405,
+            f"{request.method} is not allowed here; use {', '.join(route.methods)}",
+            headers={"Allow": ", ".join(route.methods)},
+        )
+    else:
+        try:
+            response = operation.handler(request, services)
+        except Exception as exc:  # the edge: every failure becomes a problem response
+            response = from_exception(exc)
+    HTTP_REQUESTS.labels(route.path, request.method.upper(), str(response.status)).inc()
+    HTTP_LATENCY.labels(route.path).observe(time.perf_counter() - started)
+    return response

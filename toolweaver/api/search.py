@@ -1,0 +1,59 @@
+"""POST tools/search, and the same search for a batch job."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import ValidationError
+
+from toolweaver.api.bodies import parse_model
+from toolweaver.api.http import ApiRequest, ApiResponse, json_response
+from toolweaver.api.models import SearchJobInput, SearchRequest
+from toolweaver.errors import RequestError
+from toolweaver.jobs.worker import Progress
+from toolweaver.observability.metrics import SEARCH_LATENCY
+from toolweaver.services import Services
+from toolweaver.storage.cache import cache_key
+
+
+def search_tools(services: Services, request: SearchRequest) -> dict[str, Any]:
+    """Hits for one request, from the result cache when the same catalog was asked the same thing."""
+    started = time.perf_counter()
+    version = services.catalog.current()
+    engine, report = services.search.engine(version.catalog, source="catalog")
+    key = cache_key(report.key, request.model_dump())
+    cached = services.search_cache.get(key)
+    if cached is not None:
+        SEARCH_LATENCY.labels("hit").observe(time.perf_counter() - started)
+        return {**cached, "cached": True}
+    hits = engine.search(
+        request.query,
+        top_k=request.top_k,
+        mode=request.mode,
+        tags=request.tags,
+        backend=request.backend,
+        min_score=request.min_score,
+    )
+    result = {"catalog_version": version.version, "results": [hit.to_dict() for hit in hits]}
+    services.search_cache.put(key, result)
+    SEARCH_LATENCY.labels("miss").observe(time.perf_counter() - started)
+    return {**result, "cached": False}
+
+
+def handle_search(request: ApiRequest, services: Services) -> ApiResponse:
+    body = parse_model(request, SearchRequest)
+    return json_response(200, {"query": body.query, **search_tools(services, body)})
+
+
+def run_search_job(services: Services, payload: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """The ``search`` job kind: every query of the batch, in order, with progress."""
+    try:
+        batch = SearchJobInput.model_validate(payload)
+    except ValidationError as exc:  # records are checked on POST; this guards damaged ones
+        raise RequestError(f"the job input is invalid: {exc.error_count()} error(s)", status=422) from None
+    answers = []
+    for done, query in enumerate(batch.queries, start=1):
+        answers.append({"query": query.query, **search_tools(services, query)})
+        progress(done, len(batch.queries))
+    return {"searches": answers}

@@ -1,0 +1,48 @@
+"""The job queue and its poison queue. Messages carry only a job id (claim check)."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import azure.functions as func
+from azure.functions.warmup import WarmUpContext  # not re-exported by azure.functions 1.26
+
+from toolweaver.functions.runtime import prewarm_in_background, services
+from toolweaver.services import JOBS_QUEUE, POISON_QUEUE
+
+log = logging.getLogger(__name__)
+bp = func.Blueprint()  # type: ignore[no-untyped-call]
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _job_id(msg: func.QueueMessage) -> str | None:
+    text = msg.get_body().decode("utf-8", errors="replace").strip()
+    if _JOB_ID.match(text):
+        return text
+    # A message that is not a job id can never succeed: dropping it beats five doomed retries.
+    log.warning("dropping queue message %s: not a job id", msg.id)
+    return None
+
+
+@bp.function_name("jobs_run")
+@bp.queue_trigger(arg_name="msg", queue_name=JOBS_QUEUE, connection="AzureWebJobsStorage")
+def run_job(msg: func.QueueMessage) -> None:
+    job_id = _job_id(msg)
+    if job_id is not None:
+        services().worker.process(job_id)
+
+
+@bp.function_name("jobs_poison")
+@bp.queue_trigger(arg_name="msg", queue_name=POISON_QUEUE, connection="AzureWebJobsStorage")
+def fail_poisoned_job(msg: func.QueueMessage) -> None:
+    job_id = _job_id(msg)
+    if job_id is not None:
+        services().worker.fail_poisoned(job_id)
+
+
+@bp.function_name("warmup")
+@bp.warm_up_trigger("warmup")
+def warmup(warmup: WarmUpContext) -> None:
+    """Premium plans call this before routing traffic to a new instance: load everything now."""
+    prewarm_in_background().join()

@@ -1,0 +1,63 @@
+"""The process-wide Services: built from the environment on first use, replaceable in tests."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from toolweaver.api.search import run_search_job
+from toolweaver.errors import ToolWeaverError
+from toolweaver.services import Services
+from toolweaver.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_current: list[Services] = []  # holds at most one; a list so no `global` statement is needed
+
+
+def with_job_kinds(services: Services) -> Services:
+    """Register the job kinds this app runs. The execution and planner issues add theirs here."""
+    services.job_handlers["search"] = lambda payload, progress: run_search_job(services, payload, progress)
+    return services
+
+
+def services() -> Services:
+    if not _current:
+        with _lock:
+            if not _current:
+                _current.append(with_job_kinds(Services(Settings.from_env())))
+    return _current[0]
+
+
+def use(replacement: Services | None) -> None:
+    """Swap the process-wide Services (tests); None makes the next call build a fresh one."""
+    with _lock:
+        _current.clear()
+        if replacement is not None:
+            _current.append(with_job_kinds(replacement))
+
+
+def prewarm_if_enabled() -> None:
+    """Called as the worker loads the app: with PREWARM=true, start loading model and index."""
+    try:
+        enabled = services().settings.prewarm
+    except ToolWeaverError as exc:  # a bad setting must not stop the app from indexing its functions
+        log.error("settings are invalid, not prewarming: %s", exc)
+        return
+    if enabled:
+        prewarm_in_background()
+
+
+def prewarm_in_background() -> threading.Thread:
+    """PREWARM=true: load model and index on a thread as the worker starts, without delaying it."""
+
+    def run() -> None:
+        try:
+            services().prewarm()
+        except Exception:  # a failed prewarm only means the first request loads
+            log.exception("prewarm failed; the first search will load the model instead")
+
+    thread = threading.Thread(target=run, name="toolweaver-prewarm", daemon=True)
+    thread.start()
+    return thread

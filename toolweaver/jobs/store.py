@@ -1,0 +1,130 @@
+"""Job records and idempotency keys in a BlobStore; messages on a JobQueue.
+
+    jobs/<id>.json                  the record; every status change is an ETag-guarded write
+    idempotency/<sha256(key)>.json  {"job_id", "request"}: created with If-None-Match: *
+
+Creating writes the record, claims the idempotency key, then sends the job id. When the send fails
+the record and the claim are removed again, so a retry with the same key starts clean and no job
+waits forever for a message that was never sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from toolweaver.errors import JobError, NotFoundError, PreconditionFailedError, RequestError, StorageError
+from toolweaver.jobs.model import ALLOWED, JobRecord, JobStatus, now_iso
+from toolweaver.observability.metrics import JOBS
+from toolweaver.storage.ports import BlobStore, JobQueue
+
+log = logging.getLogger(__name__)
+
+_MAX_ATTEMPTS = 5
+
+
+def _record_key(job_id: str) -> str:
+    return f"jobs/{job_id}.json"
+
+
+def _idempotency_key(key: str) -> str:
+    return f"idempotency/{hashlib.sha256(key.encode()).hexdigest()}.json"
+
+
+def _fingerprint(kind: str, payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps([kind, payload], sort_keys=True).encode()).hexdigest()
+
+
+class JobStore:
+    def __init__(self, store: BlobStore, queue: JobQueue) -> None:
+        self.store = store
+        self.queue = queue
+
+    def create(
+        self, kind: str, payload: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> tuple[JobRecord, bool]:
+        """Store a queued job and send its id. Returns the job and False when the key was seen before."""
+        if idempotency_key is not None:
+            earlier = self._earlier(idempotency_key, kind, payload)
+            if earlier is not None:
+                return earlier, False
+        stamp = now_iso()
+        record = JobRecord(
+            uuid.uuid4().hex, kind, "queued", payload, stamp, stamp, idempotency_key=idempotency_key
+        )
+        self.store.put(_record_key(record.id), record.to_json(), if_none_match=True)
+        if idempotency_key is not None:
+            claim = json.dumps({"job_id": record.id, "request": _fingerprint(kind, payload)}).encode()
+            try:
+                self.store.put(_idempotency_key(idempotency_key), claim, if_none_match=True)
+            except PreconditionFailedError:
+                self._discard(record, None)  # a concurrent request with the same key won
+                earlier = self._earlier(idempotency_key, kind, payload)
+                if earlier is None:
+                    raise JobError("the idempotency key is being used right now; retry") from None
+                return earlier, False
+        try:
+            self.queue.send(record.id)
+        except StorageError:
+            self._discard(record, idempotency_key)
+            raise
+        JOBS.labels(kind, "queued").inc()
+        return record, True
+
+    def _earlier(self, key: str, kind: str, payload: dict[str, Any]) -> JobRecord | None:
+        try:
+            claim = json.loads(self.store.get(_idempotency_key(key)).data)
+        except NotFoundError:
+            return None
+        if claim.get("request") != _fingerprint(kind, payload):
+            raise RequestError(
+                "this Idempotency-Key was already used for a different request: use a new key",
+                status=422,
+            )
+        return self.get(str(claim["job_id"]))[0]
+
+    def _discard(self, record: JobRecord, idempotency_key: str | None) -> None:
+        keys = [_record_key(record.id)] + ([_idempotency_key(idempotency_key)] if idempotency_key else [])
+        for key in keys:
+            try:
+                self.store.delete(key)
+            except StorageError as exc:
+                log.warning("could not remove %s after a failed create: %s", key, exc)
+
+    def get(self, job_id: str) -> tuple[JobRecord, str]:
+        """The record and its ETag; NotFoundError names the id."""
+        try:
+            blob = self.store.get(_record_key(job_id))
+        except NotFoundError:
+            raise NotFoundError(f"job {job_id!r} does not exist") from None
+        try:
+            return JobRecord.from_json(blob.data), blob.etag
+        except (ValueError, TypeError) as exc:
+            raise StorageError(f"job record {job_id} is damaged: {exc}") from exc
+
+    def transition(
+        self, job_id: str, status: JobStatus, change: Callable[[JobRecord], JobRecord] | None = None
+    ) -> JobRecord | None:
+        """Move a job to ``status`` with an ETag-guarded write; None when it may not move there.
+
+        A concurrent writer makes the If-Match fail; the change is then re-decided on the fresh
+        record, so two workers never both move one job and no status is overwritten blindly.
+        """
+        for _ in range(_MAX_ATTEMPTS):
+            record, etag = self.get(job_id)
+            if status not in ALLOWED[record.status]:
+                return None
+            moved = record.moved(status)
+            if change is not None:
+                moved = change(moved)
+            try:
+                self.store.put(_record_key(job_id), moved.to_json(), if_match=etag)
+            except PreconditionFailedError:
+                continue
+            JOBS.labels(record.kind, status).inc()
+            return moved
+        raise JobError(f"job {job_id} kept changing under us; giving up this delivery")

@@ -1,0 +1,1 @@
+"""Metrics and (with the operations issue) tracing and analytics backends."""

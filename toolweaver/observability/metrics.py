@@ -1,0 +1,67 @@
+"""The app's metrics, in one prometheus_client registry of its own (not the global one).
+
+Names are prefixed ``toolweaver_``. ``GET /api/metrics`` exposes this registry as Prometheus text;
+the operations issue adds push backends (OTLP, Azure Monitor) over the same instruments.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+CACHE_LOOKUPS = Counter(
+    "toolweaver_cache_lookups",
+    "Cache lookups by cache and result (hit, miss, expired).",
+    ["cache", "result"],
+    registry=REGISTRY,
+)
+HTTP_REQUESTS = Counter(
+    "toolweaver_http_requests",
+    "HTTP requests answered, by route template, method and status code.",
+    ["route", "method", "status"],
+    registry=REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "toolweaver_http_request_seconds",
+    "Time to answer an HTTP request, by route template.",
+    ["route"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+SEARCH_LATENCY = Histogram(
+    "toolweaver_search_seconds",
+    "Time to answer one search, cache hits included, by cache result.",
+    ["cache"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+JOBS = Counter(
+    "toolweaver_jobs",
+    "Jobs by kind and event (queued, running, succeeded, failed, duplicate).",
+    ["kind", "event"],
+    registry=REGISTRY,
+)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def exposition() -> bytes:
+    """The registry as Prometheus text format."""
+    return generate_latest(REGISTRY)
+
+
+def cache_totals() -> dict[str, dict[str, int]]:
+    """Hit/miss counts per cache, for the health summary."""
+    totals: dict[str, dict[str, int]] = {}
+    for metric in REGISTRY.collect():
+        if metric.name != "toolweaver_cache_lookups":
+            continue
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                labels = sample.labels
+                totals.setdefault(labels["cache"], {})[labels["result"]] = int(sample.value)
+    return totals

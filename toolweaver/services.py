@@ -1,0 +1,146 @@
+"""The composition root: one Services object per process builds each part on first use.
+
+Settings are read once at the edge and passed in. Tests hand in their own stores, queue and
+embedder; in Azure and under the dev host the stores come from ``storage.connect``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from toolweaver.catalog.store import CatalogStore
+from toolweaver.jobs import JobStore, JobWorker
+from toolweaver.jobs.worker import JobHandler
+from toolweaver.search.embed import Embedder
+from toolweaver.search.service import SearchService
+from toolweaver.settings import Settings
+from toolweaver.storage.cache import BlobCache
+from toolweaver.storage.ports import BlobStore, JobQueue
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+JOBS_QUEUE = "toolweaver-jobs"  # fixed: trigger bindings, host.json and the Bicep name it too
+POISON_QUEUE = f"{JOBS_QUEUE}-poison"
+
+
+class Services:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        environ: Mapping[str, str] | None = None,
+        cache_store: BlobStore | None = None,
+        jobs_store: BlobStore | None = None,
+        queue: JobQueue | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.settings = settings
+        self.environ = environ
+        self.started = time.monotonic()
+        self._parts: dict[str, Any] = {
+            "cache_store": cache_store,
+            "jobs_store": jobs_store,
+            "queue": queue,
+        }
+        self._embedder = embedder
+        self._lock = threading.RLock()
+        self.job_handlers: dict[str, JobHandler] = {}
+
+    def _part(self, name: str, build: Callable[[], T]) -> T:
+        part = self._parts.get(name)
+        if part is None:
+            with self._lock:
+                part = self._parts.get(name)
+                if part is None:
+                    part = self._parts[name] = build()
+        return part
+
+    def _storage_config(self) -> Any:
+        from toolweaver.storage.connect import StorageConfig
+
+        return self._part("storage_config", lambda: StorageConfig.from_env(self.environ))
+
+    @property
+    def cache_store(self) -> BlobStore:
+        def build() -> BlobStore:
+            from toolweaver.storage.connect import open_blob_store
+
+            return open_blob_store(self._storage_config(), self.settings.cache_container)
+
+        return self._part("cache_store", build)
+
+    @property
+    def jobs_store(self) -> BlobStore:
+        def build() -> BlobStore:
+            from toolweaver.storage.connect import open_blob_store
+
+            return open_blob_store(self._storage_config(), self.settings.jobs_container)
+
+        return self._part("jobs_store", build)
+
+    @property
+    def queue(self) -> JobQueue:
+        def build() -> JobQueue:
+            from toolweaver.storage.connect import open_job_queue
+
+            return open_job_queue(self._storage_config(), JOBS_QUEUE)
+
+        return self._part("queue", build)
+
+    @property
+    def catalog(self) -> CatalogStore:
+        s = self.settings
+        return self._part(
+            "catalog",
+            lambda: CatalogStore(self.cache_store, seed=s.catalog_path, refresh_seconds=s.catalog_refresh),
+        )
+
+    @property
+    def search(self) -> SearchService:
+        return self._part(
+            "search", lambda: SearchService(self.settings, self.cache_store, embedder=self._embedder)
+        )
+
+    @property
+    def search_cache(self) -> BlobCache:
+        ttl = self.settings.search_cache_ttl
+        return self._part(
+            "search_cache", lambda: BlobCache(self.cache_store, "search", ttl, memory_entries=2048)
+        )
+
+    @property
+    def discovery_cache(self) -> BlobCache:
+        ttl = self.settings.discovery_cache_ttl
+        return self._part("discovery_cache", lambda: BlobCache(self.cache_store, "discovery", ttl))
+
+    @property
+    def jobs(self) -> JobStore:
+        return self._part("jobs", lambda: JobStore(self.jobs_store, self.queue))
+
+    @property
+    def worker(self) -> JobWorker:
+        return self._part("worker", lambda: JobWorker(self.jobs, self.job_handlers))
+
+    @property
+    def model_loaded(self) -> bool:
+        search = self._parts.get("search")
+        return search is not None and search.loaded
+
+    @property
+    def index_loaded(self) -> bool:
+        search = self._parts.get("search")
+        return search is not None and search.engines_loaded > 0
+
+    def prewarm(self) -> None:
+        """Load the model and the current catalog's index now, so the first request does not wait."""
+        started = time.perf_counter()
+        version = self.catalog.current()
+        _, report = self.search.engine(version.catalog, source="catalog")
+        log.info(
+            "prewarmed: index %s from %s in %.2f s", report.key, report.source, time.perf_counter() - started
+        )
