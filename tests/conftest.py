@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from toolweaver.devhost.azurite import Azurite, find_azurite
+from toolweaver.errors import ConfigError
 from toolweaver.settings import DEFAULT_MODEL_DIR
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,3 +28,20 @@ def datasets() -> Path:
     if not DATASETS.is_dir():
         pytest.skip(f"benchmark datasets not found at {DATASETS}")
     return DATASETS
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """One Azurite for the session (tests marked ``azurite``); a missing install fails, not skips."""
+    try:
+        find_azurite()
+    except ConfigError as exc:
+        pytest.fail(f"{exc} (the storage tests need it)")
+    with Azurite() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def azurite_connection(azurite: Azurite) -> str:
+    """The connection string of the session's Azurite (account key made up for this run)."""
+    return azurite.connection_string

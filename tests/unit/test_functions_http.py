@@ -10,7 +10,7 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-import function_app
+from tests.app_functions import functions
 from tests.fakes import FakeEmbedder, RecordingQueue
 from toolweaver.errors import StorageUnavailableError
 from toolweaver.functions import runtime
@@ -19,7 +19,7 @@ from toolweaver.settings import Settings
 from toolweaver.storage.filesystem import FileSystemBlobStore
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()
+    f.get_function_name(): f.get_user_function() for f in functions()
 }
 
 

@@ -79,7 +79,11 @@ class Azurite:
         queue_port: int | None = None,
         location: Path | None = None,
         account_key: str | None = None,
+        well_known_account: bool = False,
     ) -> None:
+        # well_known_account: Azurite's built-in account, which `UseDevelopmentStorage=true` reaches
+        # on the default ports (make run); the key then stays inside Azurite and the storage SDK.
+        self.well_known_account = well_known_account
         key = account_key or base64.b64encode(secrets.token_bytes(32)).decode()
         self.endpoints = AzuriteEndpoints(blob_port or free_port(), queue_port or free_port(), key)
         self._own_location = location is None
@@ -88,6 +92,8 @@ class Azurite:
 
     @property
     def connection_string(self) -> str:
+        if self.well_known_account:
+            return "UseDevelopmentStorage=true"
         return self.endpoints.connection_string
 
     @property
@@ -111,7 +117,9 @@ class Azurite:
             f"--tablePort={free_port()}",
             f"--location={self.location}",
         ]
-        env = dict(os.environ, AZURITE_ACCOUNTS=f"{ACCOUNT}:{self.endpoints.account_key}")
+        env = dict(os.environ)
+        if not self.well_known_account:
+            env["AZURITE_ACCOUNTS"] = f"{ACCOUNT}:{self.endpoints.account_key}"
         self._process = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argument list
             command,
             env=env,

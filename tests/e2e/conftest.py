@@ -1,0 +1,145 @@
+"""The dev host serving tests/e2e/app in its own process, against the session's Azurite."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from toolweaver.devhost.azurite import Azurite, free_port
+from toolweaver.services import Services
+from toolweaver.settings import REPO_DIR, Settings
+
+APP = Path(__file__).resolve().parent / "app" / "function_app.py"
+KEY = "e2e-test-key"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class HostProcess:
+    """One dev host process; ``kill()`` is SIGKILL, ``start()`` starts a fresh one on the same port."""
+
+    settings: dict[str, str]
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def start(self, timeout: float = 90.0) -> None:
+        settings_file = self.workdir / "local.settings.json"
+        settings_file.write_text(
+            json.dumps({"IsEncrypted": False, "Values": self.settings}), encoding="utf-8"
+        )
+        log = (self.workdir / "host.log").open("ab")
+        command = [sys.executable, "-m", "toolweaver.devhost", "--app", str(APP), "--port", str(self.port)]
+        command += ["--settings", str(settings_file)]
+        env = {k: v for k, v in os.environ.items() if k not in self.settings}
+        self.process = subprocess.Popen(command, cwd=REPO_DIR, env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"dev host exited: {(self.workdir / 'host.log').read_text()[-2000:]}")
+            try:
+                if self.request("GET", "/health").status in (200, 503):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("dev host did not answer within the timeout")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        key: str | None = KEY,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310 - loopback
+        request.add_header("Content-Type", "application/json")
+        if key:
+            request.add_header("x-functions-key", key)
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  # nosec B310
+                return Reply(response.status, dict(response.headers), response.read())
+        except urllib.error.HTTPError as err:
+            return Reply(err.code, dict(err.headers), err.read())
+
+
+def host_settings(connection: str, markers: Path) -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    return {
+        "AzureWebJobsStorage": connection,
+        "DEVHOST_FUNCTION_KEY": KEY,
+        "CACHE_CONTAINER": f"e2e-cache-{suffix}",
+        "JOBS_CONTAINER": f"e2e-jobs-{suffix}",
+        "CATALOG_REFRESH_SECONDS": "1",
+        "DEVHOST_QUEUE_LEASE_SECONDS": "2",
+        "E2E_MARKER_DIR": str(markers),
+    }
+
+
+def wait_for(check: Any, timeout: float = 60.0, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def host(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
+    workdir = tmp_path_factory.mktemp("e2e-host")
+    markers = workdir / "markers"
+    markers.mkdir()
+    process = HostProcess(host_settings(azurite.connection_string, markers), workdir)
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def services_for(host: HostProcess) -> Services:
+    """The same storage the host uses, seen from the test process (to plant jobs of test kinds)."""
+    return Services(Settings.from_env(host.settings), environ=host.settings)
