@@ -317,7 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    plan.out.write_text(render(results), encoding="utf-8")
+    from _sections import existing_section  # bench/http_bench.py's section survives a rewrite
+
+    plan.out.write_text(render(results) + existing_section(plan.out, "http-bench"), encoding="utf-8")
     log(f"wrote {plan.out}")
     return 0
 

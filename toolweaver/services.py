@@ -50,6 +50,7 @@ class Services:
         self._embedder = embedder
         self._lock = threading.RLock()
         self.job_handlers: dict[str, JobHandler] = {}
+        self.search_costs: dict[str, float] = {}  # index key -> recent milliseconds per search
 
     def _part(self, name: str, build: Callable[[], T]) -> T:
         part = self._parts.get(name)

@@ -41,11 +41,28 @@ class Settings:
     cache_container: str = field(default="toolweaver-cache", metadata={"env": "CACHE_CONTAINER"})
     jobs_container: str = field(default="toolweaver-jobs", metadata={"env": "JOBS_CONTAINER"})
     search_cache_ttl: int = field(default=3600, metadata={"env": "SEARCH_CACHE_TTL_SECONDS"})
+    # A blob round trip costs about as much CPU as searching a small catalog: only results that
+    # took at least this long to compute are shared through Blob Storage.
+    search_cache_min_ms: int = field(default=20, metadata={"env": "SEARCH_CACHE_MIN_MS", "min": 0})
     discovery_cache_ttl: int = field(default=86400, metadata={"env": "DISCOVERY_CACHE_TTL_SECONDS"})
     # How long an instance trusts its copy of the catalog before asking storage for a newer version.
     catalog_refresh: int = field(default=10, metadata={"env": "CATALOG_REFRESH_SECONDS"})
     max_body_bytes: int = field(default=4 * 1024 * 1024, metadata={"env": "MAX_BODY_BYTES"})
     prewarm: bool = field(default=False, metadata={"env": "PREWARM"})
+    # Azure services, all signed in with an identity (empty: not configured). The Bicep under infra/
+    # sets them; AZURE_CLIENT_ID picks the app's user-assigned identity for DefaultAzureCredential.
+    azure_client_id: str = field(default="", metadata={"env": "AZURE_CLIENT_ID"})
+    azure_openai_endpoint: str = field(default="", metadata={"env": "AZURE_OPENAI_ENDPOINT"})
+    azure_openai_deployment: str = field(default="", metadata={"env": "AZURE_OPENAI_DEPLOYMENT"})
+    azure_openai_api_version: str = field(default="", metadata={"env": "AZURE_OPENAI_API_VERSION"})
+    appinsights_connection_string: str = field(
+        default="", repr=False, metadata={"env": "APPLICATIONINSIGHTS_CONNECTION_STRING"}
+    )
+    appinsights_authentication_string: str = field(
+        default="", repr=False, metadata={"env": "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
+    )
+    # Management endpoint of the Container Apps session pool of the sandbox's remote runner.
+    sandbox_pool_endpoint: str = field(default="", metadata={"env": "SANDBOX_POOL_ENDPOINT"})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,7 +74,9 @@ class Settings:
             raw = env.get(name)
             if raw is None or raw.strip() == "":
                 continue
-            values[f.name] = _parse(name, raw.strip(), f.type, f.metadata.get("max"))
+            values[f.name] = _parse(
+                name, raw.strip(), f.type, f.metadata.get("min", 1), f.metadata.get("max")
+            )
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -65,7 +84,7 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
 
-def _parse(name: str, raw: str, kind: object, maximum: int | None) -> object:
+def _parse(name: str, raw: str, kind: object, minimum: int, maximum: int | None) -> object:
     if kind in ("bool", bool):
         if raw.lower() not in _TRUE + _FALSE:
             raise ConfigError(f"{name} must be true or false, got {raw!r}")
@@ -77,8 +96,8 @@ def _parse(name: str, raw: str, kind: object, maximum: int | None) -> object:
             value = int(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-        if value < 1:
-            raise ConfigError(f"{name} must be at least 1, got {value}")
+        if value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}, got {value}")
         if maximum is not None and value > maximum:
             raise ConfigError(f"{name} must be at most {maximum}, got {value}")
         return value

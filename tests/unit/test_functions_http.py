@@ -18,9 +18,7 @@ from toolweaver.services import Services
 from toolweaver.settings import Settings
 from toolweaver.storage.filesystem import FileSystemBlobStore
 
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    f.get_function_name(): f.get_user_function() for f in functions()
-}
+FUNCTIONS: dict[str, Callable[..., Any]] = {f.get_function_name(): f.get_user_function() for f in functions()}
 
 
 class DownStore(FileSystemBlobStore):
@@ -221,6 +219,33 @@ def test_the_queue_function_runs_a_search_job(services: Services, queue: Recordi
     assert [s["query"] for s in record["result"]["searches"]] == ["send an email", "weather in Oslo"]
 
 
+def test_the_poison_function_fails_the_job_and_junk_messages_are_dropped(
+    services: Services, queue: RecordingQueue
+) -> None:
+    job_id = payload(call("jobs_create", "POST", {"kind": "search", "input": {"queries": [{"query": "x"}]}}))[
+        "id"
+    ]
+    FUNCTIONS["jobs_poison"](func.QueueMessage(id="m2", body=job_id.encode()))
+    record = payload(call("jobs_item", route={"id": job_id}))
+    assert record["status"] == "failed" and record["error"]["type"] == "WorkerCrashed"
+    FUNCTIONS["jobs_run"](func.QueueMessage(id="m3", body=b"not a job id"))  # logged and dropped, no raise
+    FUNCTIONS["jobs_run"](func.QueueMessage(id="m4", body=job_id.encode()))  # finished: a no-op
+    assert payload(call("jobs_item", route={"id": job_id}))["status"] == "failed"
+
+
+def test_a_fresh_instance_loads_the_index_from_storage_instead_of_embedding(
+    services: Services, tmp_path: Path
+) -> None:
+    call("tools_search", "POST", {"query": "weather"})
+    fresh_embedder = FakeEmbedder()
+    fresh = Services(
+        Settings(), cache_store=services.cache_store, jobs_store=services.jobs_store, embedder=fresh_embedder
+    )
+    runtime.use(fresh)
+    assert call("tools_search", "POST", {"query": "weather in Oslo"}).status_code == 200
+    assert fresh_embedder.texts_embedded == 1  # the query alone; none of the 32 tools again
+
+
 def test_unknown_jobs_and_bad_job_bodies(services: Services) -> None:
     assert_problem(call("jobs_item", route={"id": "0" * 32}), 404)
     assert_problem(call("jobs_item", route={"id": "../etc"}), 404)
@@ -248,3 +273,27 @@ def test_metrics_are_prometheus_text_with_our_names(services: Services) -> None:
     call("tools_search", "POST", {"query": "weather"})
     text = call("metrics").get_body().decode()
     assert "toolweaver_http_requests_total" in text and "toolweaver_cache_lookups_total" in text
+
+
+@pytest.mark.parametrize(
+    ("min_ms", "shared"),
+    [
+        pytest.param(0, True, id="every-result-shared"),
+        pytest.param(60_000, False, id="cheap-results-local"),
+    ],
+)
+def test_only_results_that_cost_enough_go_to_blob_storage(
+    tmp_path: Path, queue: RecordingQueue, min_ms: int, shared: bool
+) -> None:
+    store = FileSystemBlobStore(tmp_path / "cache")
+    runtime.use(Services(Settings(search_cache_min_ms=min_ms), cache_store=store, embedder=FakeEmbedder()))
+    try:
+        assert payload(call("tools_search", "POST", {"query": "convert currencies"}))["cached"] is False
+        assert payload(call("tools_search", "POST", {"query": "convert currencies"}))["cached"] is True
+        assert bool(list(store.list("search/"))) is shared
+        runtime.use(
+            Services(Settings(search_cache_min_ms=min_ms), cache_store=store, embedder=FakeEmbedder())
+        )
+        assert payload(call("tools_search", "POST", {"query": "convert currencies"}))["cached"] is shared
+    finally:
+        runtime.use(None)

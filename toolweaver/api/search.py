@@ -18,15 +18,22 @@ from toolweaver.storage.cache import cache_key
 
 
 def search_tools(services: Services, request: SearchRequest) -> dict[str, Any]:
-    """Hits for one request, from the result cache when the same catalog was asked the same thing."""
+    """Hits for one request, from the result cache when the same catalog was asked the same thing.
+
+    The memory tier is always used. Blob Storage is asked and written only for catalogs whose
+    searches cost at least SEARCH_CACHE_MIN_MS: below that, the round trip costs more than it saves.
+    """
     started = time.perf_counter()
     version = services.catalog.current()
     engine, report = services.search.engine(version.catalog, source="catalog")
     key = cache_key(report.key, request.model_dump())
-    cached = services.search_cache.get(key)
+    threshold = services.settings.search_cache_min_ms
+    shared = services.search_costs.get(report.key, threshold) >= threshold
+    cached = services.search_cache.get(key, remote=shared)
     if cached is not None:
         SEARCH_LATENCY.labels("hit").observe(time.perf_counter() - started)
         return {**cached, "cached": True}
+    computing = time.thread_time()  # CPU, not wall: under load, waiting would look like cost
     hits = engine.search(
         request.query,
         top_k=request.top_k,
@@ -35,8 +42,11 @@ def search_tools(services: Services, request: SearchRequest) -> dict[str, Any]:
         backend=request.backend,
         min_score=request.min_score,
     )
+    cost_ms = (time.thread_time() - computing) * 1000
+    previous = services.search_costs.get(report.key, cost_ms)
+    services.search_costs[report.key] = 0.8 * previous + 0.2 * cost_ms  # recent searches weigh most
     result = {"catalog_version": version.version, "results": [hit.to_dict() for hit in hits]}
-    services.search_cache.put(key, result)
+    services.search_cache.put(key, result, remote=cost_ms >= threshold)
     SEARCH_LATENCY.labels("miss").observe(time.perf_counter() - started)
     return {**result, "cached": False}
 

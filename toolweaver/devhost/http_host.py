@@ -119,7 +119,8 @@ class HttpHost:
     async def start(self) -> None:
         # client_max_size one byte over the cap: request.read() raises past it, we answer 413.
         app = web.Application(client_max_size=self._max_body + 1)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # [\s\S] and not ".": a decoded %0A in the path must reach us too (aiohttp would answer text/plain)
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port, reuse_address=True)

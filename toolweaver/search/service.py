@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from toolweaver.catalog import Catalog
 from toolweaver.errors import NotFoundError, StorageError
+from toolweaver.observability.metrics import CACHE_LOOKUPS
 from toolweaver.search.embed import Embedder, OnnxEmbedder
 from toolweaver.search.engine import SearchEngine
 from toolweaver.search.fuse import FusionWeights
@@ -89,6 +90,7 @@ class SearchService:
                 return engine, IndexReport(key, "memory", None)
             index = load_index(self.store, key)
             report = IndexReport(key, "store", None)
+            CACHE_LOOKUPS.labels("index", "miss" if index is None else "hit").inc()
             if index is None:
                 index, stats = build_index(
                     catalog, self.embedder, previous=self._previous(source), progress=progress

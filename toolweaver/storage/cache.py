@@ -60,7 +60,8 @@ class BlobCache:
     def _key(self, key: str) -> str:
         return f"{self.name}/{key}.json"
 
-    def get(self, key: str) -> Any | None:
+    def get(self, key: str, *, remote: bool = True) -> Any | None:  # noqa: PLR0911 - one exit per outcome
+        """The value, from memory first; ``remote=False`` asks memory only (a miss is not counted)."""
         if self._memory_entries:
             with self._lock:
                 entry = self._memory.get(key)
@@ -68,6 +69,8 @@ class BlobCache:
                     self._memory.move_to_end(key)
                     CACHE_LOOKUPS.labels(self.name, "hit").inc()
                     return entry[1]
+        if not remote:
+            return None
         try:
             blob = self.store.get(self._key(key))
         except NotFoundError:
@@ -95,9 +98,12 @@ class BlobCache:
         self._remember(key, expires_at, value)
         return value
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: str, value: Any, *, remote: bool = True) -> None:
+        """Store in memory and, unless ``remote=False``, in the blob store for other instances."""
         expires_at = self._clock() + self.ttl_seconds
         self._remember(key, expires_at, value)
+        if not remote:
+            return
         data = json.dumps(value, separators=(",", ":")).encode()
         try:
             self.store.put(self._key(key), data, metadata={EXPIRES_AT: f"{expires_at:.0f}"})
