@@ -13,6 +13,7 @@ catalog in memory and read the small head only every ``refresh_seconds``.
 from __future__ import annotations
 
 import json
+import random
 import logging
 import threading
 import time
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 HEAD_KEY = "catalog/head.json"
 _VERSIONS = "catalog/versions/"
-_MAX_ATTEMPTS = 8
+_MAX_ATTEMPTS = 10
 _KEEP_VERSIONS = 20  # older versions are pruned after a write; the head never points at them
 
 
@@ -55,11 +56,13 @@ class CatalogStore:
         seed: Path | None = None,
         refresh_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.seed = seed
         self.refresh_seconds = refresh_seconds
         self._clock = clock
+        self._sleep = sleep
         self._current: CatalogVersion | None = None
         self._checked_at = float("-inf")
         self._lock = threading.Lock()
@@ -106,7 +109,7 @@ class CatalogStore:
 
     def update(self, change: Change) -> CatalogVersion:
         """Apply ``change`` to the newest version and store the result as the next version."""
-        for _ in range(_MAX_ATTEMPTS):
+        for attempt in range(_MAX_ATTEMPTS):
             with self._lock:
                 base = self._fresh()
             head_etag, base_version = base
@@ -116,6 +119,7 @@ class CatalogStore:
                 written = self._write(catalog, number, head_etag)
             except PreconditionFailedError:
                 log.info("another writer moved the catalog to version %d first; re-applying", number)
+                self._sleep(_backoff(attempt))
                 continue
             with self._lock:
                 self._current, self._checked_at = written, self._clock()
@@ -195,6 +199,12 @@ class CatalogStore:
                     self.store.delete(key)
         except (StorageError, ValueError) as exc:
             log.debug("catalog versions not pruned: %s", exc)
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds to wait after the ``attempt``-th lost race: exponential, capped, fully jittered,
+    so writers that collided once do not collide again in lockstep."""
+    return random.uniform(0, min(0.5, 0.01 * 2**attempt))  # noqa: S311  # nosec B311 - not crypto
 
 
 def tool_etag(tool: Tool) -> str:
