@@ -13,8 +13,8 @@ catalog in memory and read the small head only every ``refresh_seconds``.
 from __future__ import annotations
 
 import json
-import random
 import logging
+import random
 import threading
 import time
 import uuid
