@@ -8,15 +8,18 @@ STAMP := $(VENV)/.installed
 AZURITE := node_modules/.bin/azurite
 MODEL_DIR := models/all-MiniLM-L6-v2
 MODEL := $(MODEL_DIR)/toolweaver-model.json
+IAC_VENV := .venv-iac
+IAC_STAMP := $(IAC_VENV)/.installed
 export HF_HUB_OFFLINE := 1
 
 .PHONY: run test setup model check lint typecheck security pytest bench eval clean
+.PHONY: iac-setup iac package-check
 
 run: setup model  ## Azurite + the app on http://127.0.0.1:7071/api/ (Ctrl-C stops both)
 	$(PY) -m toolweaver.devhost.run
 
 
-test: setup model check pytest  ## linters, type checks, security lint, then every test
+test: setup model check iac-setup pytest  ## linters, type checks, security lint, then every test
 
 setup: $(STAMP) $(AZURITE)
 
@@ -51,8 +54,24 @@ security: setup
 pytest: setup model
 	$(PY) -m pytest
 
-bench: setup model  ## search benchmarks; writes bench/RESULTS.md
+# The infrastructure-as-code tools (checkov, pycep-parser, pathspec) in their own virtual
+# environment: checkov pins packages the app's .venv cannot share. tests/infra/ runs them.
+iac-setup: $(IAC_STAMP)
+
+$(IAC_STAMP): requirements-iac.txt
+	$(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-iac.txt
+	touch $(IAC_STAMP)
+
+iac: $(STAMP) model iac-setup  ## infra checks only: Bicep parse and properties, checkov, settings parity, package
+	$(PY) -m pytest tests/infra
+
+package-check: model iac-setup  ## list the deployment package from .funcignore, check it, print its size
+	$(IAC_VENV)/bin/python scripts/package_check.py
+
+bench: setup model  ## search and HTTP benchmarks; write bench/RESULTS.md
 	$(PY) bench/search_bench.py
+	$(PY) bench/http_bench.py
 
 clean:
-	rm -rf $(VENV) $(MODEL_DIR) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(IAC_VENV) $(MODEL_DIR) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache
