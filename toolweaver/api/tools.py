@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,17 @@ def _name(request: ApiRequest) -> str:
     return name
 
 
+def _tool(services: Services, name: str) -> Tool:
+    """The tool, or a 404 whose hint speaks HTTP rather than Python."""
+    catalog = services.catalog.current().catalog
+    tool = catalog.find(name)
+    if tool is None:
+        close = difflib.get_close_matches(name, catalog.names, n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}?" if close else "GET /api/tools lists them"
+        raise ToolNotFoundError(f"no tool named {name!r} ({len(catalog)} tools); {hint}")
+    return tool
+
+
 def list_tools(request: ApiRequest, services: Services) -> ApiResponse:
     version = services.catalog.current()
     limit = query_int(request, "limit", 100, 1, MAX_PAGE)
@@ -43,7 +55,7 @@ def list_tools(request: ApiRequest, services: Services) -> ApiResponse:
 
 
 def get_tool(request: ApiRequest, services: Services) -> ApiResponse:
-    tool = services.catalog.current().catalog.get(_name(request))
+    tool = _tool(services, _name(request))
     return json_response(200, tool.to_dict(), {"ETag": tool_etag(tool)})
 
 
