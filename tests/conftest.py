@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import FakeEmbedder, RecordingQueue
 from toolweaver.devhost.azurite import Azurite, find_azurite
 from toolweaver.errors import ConfigError
-from toolweaver.settings import DEFAULT_MODEL_DIR
+from toolweaver.functions import runtime
+from toolweaver.services import Services
+from toolweaver.settings import DEFAULT_MODEL_DIR, Settings
+from toolweaver.storage.filesystem import FileSystemBlobStore
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"
@@ -45,3 +49,24 @@ def azurite() -> Iterator[Azurite]:
 def azurite_connection(azurite: Azurite) -> str:
     """The connection string of the session's Azurite (account key made up for this run)."""
     return azurite.connection_string
+
+
+@pytest.fixture
+def queue() -> RecordingQueue:
+    """A JobQueue that keeps what was sent."""
+    return RecordingQueue()
+
+
+@pytest.fixture
+def services(tmp_path: Path, queue: RecordingQueue) -> Iterator[Services]:
+    """The process-wide Services of the HTTP functions, on filesystem stores and a fake embedder."""
+    built = Services(
+        Settings(),
+        cache_store=FileSystemBlobStore(tmp_path / "cache"),
+        jobs_store=FileSystemBlobStore(tmp_path / "jobs"),
+        queue=queue,
+        embedder=FakeEmbedder(),
+    )
+    runtime.use(built)
+    yield built
+    runtime.use(None)

@@ -104,6 +104,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="target directory (default: EMBEDDING_MODEL_DIR)")
     p.add_argument("--min-cosine", type=float, default=None, help="parity threshold (default: 0.99)")
     p.set_defaults(handler=_cmd_export)
+
+    from toolweaver.cli_run import add_run_commands
+
+    add_run_commands(sub)
     return parser
 
 

@@ -10,9 +10,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from toolweaver.catalog.store import CatalogStore
+from toolweaver.errors import RequestError
 from toolweaver.jobs import JobStore, JobWorker
 from toolweaver.jobs.worker import JobHandler
 from toolweaver.search.embed import Embedder
@@ -20,6 +21,9 @@ from toolweaver.search.service import SearchService
 from toolweaver.settings import Settings
 from toolweaver.storage.cache import BlobCache
 from toolweaver.storage.ports import BlobStore, JobQueue
+
+if TYPE_CHECKING:
+    from toolweaver.execution.service import ExecutionService
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +132,42 @@ class Services:
         return self._part("worker", lambda: JobWorker(self.jobs, self.job_handlers))
 
     @property
+    def execution(self) -> ExecutionService:
+        """The executor, sandbox and plan runner over the shared catalog (built on first use)."""
+
+        def build() -> ExecutionService:
+            from toolweaver.execution.backends.defaults import default_backends
+            from toolweaver.execution.sandbox import LocalSandboxRunner
+            from toolweaver.execution.service import ExecutionService
+            from toolweaver.identity import credential_factory
+
+            backends = default_backends(
+                self.settings,
+                environ=self.environ,
+                credential_factory=credential_factory(self.settings.azure_client_id),
+                discovery_cache=self.discovery_cache,
+            )
+            catalog = self.catalog
+            runner = LocalSandboxRunner(require_seccomp=self.settings.sandbox_require_seccomp)
+            return ExecutionService(lambda: catalog.current().catalog, backends, runner, self.settings)
+
+        return self._part("execution", build)
+
+    @property
+    def sandbox_health(self) -> dict[str, Any] | None:
+        """The sandbox's state once a program has run in this process, else None."""
+        execution = self._parts.get("execution")
+        health = getattr(execution.code_runner, "health", None) if execution is not None else None
+        if health is None:
+            return None
+        state = health()
+        return {
+            "seccomp_active": state.seccomp_active,
+            "seccomp_detail": state.seccomp_detail,
+            "runs": state.runs,
+        }
+
+    @property
     def model_loaded(self) -> bool:
         search = self._parts.get("search")
         return search is not None and search.loaded
@@ -136,6 +176,14 @@ class Services:
     def index_loaded(self) -> bool:
         search = self._parts.get("search")
         return search is not None and search.engines_loaded > 0
+
+    def check_program(self, code: str) -> None:
+        """Reject a program early (RequestError 422) when the sandbox's pre-check would refuse it."""
+        from toolweaver.execution.sandbox.precheck import precheck  # the sandbox's own rules
+
+        problem = precheck(code)
+        if problem is not None:
+            raise RequestError(f"the program would be rejected: {problem}", status=422)
 
     def prewarm(self) -> None:
         """Load the model and the current catalog's index now, so the first request does not wait."""

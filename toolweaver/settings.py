@@ -63,6 +63,15 @@ class Settings:
     )
     # Management endpoint of the Container Apps session pool of the sandbox's remote runner.
     sandbox_pool_endpoint: str = field(default="", metadata={"env": "SANDBOX_POOL_ENDPOINT"})
+    # Running catalog tools (toolweaver/execution): calls in flight per plan or program, the
+    # longest one call may take, and the largest JSON result a tool may return.
+    max_concurrent_tools: int = field(default=8, metadata={"env": "MAX_CONCURRENT_TOOLS", "max": 256})
+    tool_timeout: int = field(default=30, metadata={"env": "TOOL_TIMEOUT", "max": 600})
+    max_tool_response_bytes: int = field(
+        default=1024 * 1024, metadata={"env": "MAX_TOOL_RESPONSE_BYTES", "min": 1024}
+    )
+    # true: programs do not run at all where the kernel refuses the sandbox's seccomp filter.
+    sandbox_require_seccomp: bool = field(default=False, metadata={"env": "SANDBOX_REQUIRE_SECCOMP"})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -223,6 +223,23 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           name: 'PREWARM'
           value: 'false'
         }
+        // Running tools: concurrency, per-call timeout (seconds) and result size cap (bytes).
+        {
+          name: 'MAX_CONCURRENT_TOOLS'
+          value: '8'
+        }
+        {
+          name: 'TOOL_TIMEOUT'
+          value: '30'
+        }
+        {
+          name: 'MAX_TOOL_RESPONSE_BYTES'
+          value: '1048576'
+        }
+        {
+          name: 'SANDBOX_REQUIRE_SECCOMP'
+          value: 'false'
+        }
       ]
     }
     functionAppConfig: {

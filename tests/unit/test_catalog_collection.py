@@ -92,7 +92,7 @@ def test_filter(tags: list[str] | str | None, backend: str | None, expected: tup
 
 
 def test_filter_rejects_unknown_backend() -> None:
-    with pytest.raises(CatalogError, match="python, http, mcp, none"):
+    with pytest.raises(CatalogError, match="python, http, mcp, skill, none"):
         Catalog(three_tools()).filter(backend="grpc")
 
 

@@ -60,7 +60,7 @@ def test_minimal_tool_gets_documented_defaults() -> None:
 def test_field_order_matches_the_interface() -> None:
     names = [f.name for f in dataclasses.fields(Tool)]
     assert names == list(TOOL_KEYS)
-    assert BACKEND_KINDS == ("python", "http", "mcp", "none")
+    assert BACKEND_KINDS == ("python", "http", "mcp", "skill", "none")
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,9 @@ def test_field_order_matches_the_interface() -> None:
         pytest.param({"examples": ("call it",)}, "get_weather", "examples[0]", "request", id="example-str"),
         pytest.param({"examples": {"request": "x"}}, "get_weather", "examples", "list", id="examples-dict"),
         pytest.param({"tags": ("ok", 3)}, "get_weather", "tags", "strings", id="tag-int"),
-        pytest.param({"backend": "grpc"}, "get_weather", "backend", "python, http, mcp, none", id="backend"),
+        pytest.param(
+            {"backend": "grpc"}, "get_weather", "backend", "python, http, mcp, skill, none", id="backend"
+        ),
         pytest.param({"title": 5}, "get_weather", "title", "string", id="title-int"),
         pytest.param({"backend_config": []}, "get_weather", "backend_config", "object", id="config-list"),
     ],

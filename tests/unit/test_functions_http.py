@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +27,6 @@ class DownStore(FileSystemBlobStore):
 
     def exists(self, key: str) -> bool:
         raise StorageUnavailableError("Blob Storage is unreachable")
-
-
-@pytest.fixture
-def queue() -> RecordingQueue:
-    return RecordingQueue()
-
-
-@pytest.fixture
-def services(tmp_path: Path, queue: RecordingQueue) -> Iterator[Services]:
-    built = Services(
-        Settings(),
-        cache_store=FileSystemBlobStore(tmp_path / "cache"),
-        jobs_store=FileSystemBlobStore(tmp_path / "jobs"),
-        queue=queue,
-        embedder=FakeEmbedder(),
-    )
-    runtime.use(built)
-    yield built
-    runtime.use(None)
 
 
 def call(

@@ -16,7 +16,7 @@ POLL_SECONDS = "2"
 
 
 def create_job(request: ApiRequest, services: Services) -> ApiResponse:
-    body = parse_model(request, JobRequest)
+    body = parse_model(request, JobRequest).root
     key = request.header("idempotency-key")
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
         raise RequestError("Idempotency-Key must be 1 to 200 visible ASCII characters")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from toolweaver.catalog.model import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
 from toolweaver.search.engine import MAX_QUERY_CHARS, MAX_TOP_K
+from toolweaver.skills import MAX_CODE_CHARS
 
 MAX_TAGS = 32
 MAX_BATCH_QUERIES = 100
@@ -32,7 +33,7 @@ class SearchRequest(_Body):
     tags: list[Tag] | None = Field(
         default=None, max_length=MAX_TAGS, description="only tools with one of these"
     )
-    backend: Literal["python", "http", "mcp", "none"] | None = None
+    backend: Literal["python", "http", "mcp", "skill", "none"] | None = None
     min_score: float | None = Field(default=None, ge=-100, le=100, description="drop weaker hits")
 
     model_config = ConfigDict(
@@ -74,6 +75,35 @@ class ToolBody(_Body):
     )
 
 
+class SkillBody(_Body):
+    """A program saved as a skill: found by search, called like a tool, run in the sandbox."""
+
+    description: str = Field(min_length=1, max_length=MAX_DESCRIPTION_LENGTH)
+    code: str = Field(
+        min_length=1, max_length=MAX_CODE_CHARS, description="Python; arguments arrive as `args`"
+    )
+    parameters: dict[str, Any] | None = Field(default=None, description="JSON Schema of the arguments")
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "description": "Greet a person by name",
+                    "code": "result = (await echo(text='Hello, ' + args['name']))['text']",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"name": {"type": "string"}},
+                        "required": ["name"],
+                    },
+                }
+            ]
+        },
+    )
+
+
 class SearchJobInput(_Body):
     queries: list[SearchRequest] = Field(min_length=1, max_length=MAX_BATCH_QUERIES)
 
@@ -95,5 +125,55 @@ class SearchJob(_Body):
     )
 
 
-# More kinds join as a union: Annotated[SearchJob | RunJob, Field(discriminator="kind")]
-JobRequest = SearchJob
+MAX_RUN_SECONDS = 600.0  # a queued run; HTTP runs stop at HTTP_RUN_SECONDS
+HTTP_RUN_SECONDS = 60.0
+
+
+class RunRequest(_Body):
+    """Run a program in the sandbox, or a plan (a DAG of tool calls and programs), now."""
+
+    program: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CODE_CHARS,
+        description="Python; assign the answer to `result`",
+    )
+    plan: dict[str, Any] | None = Field(default=None, description="{'steps': [...], 'output': 'step id'}")
+    timeout_s: float = Field(
+        default=10.0, gt=0, le=MAX_RUN_SECONDS, description="wall clock for the whole run"
+    )
+    max_tool_calls: int = Field(default=50, ge=1, le=1000, description="programs: tool calls allowed")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "program": "import asyncio\n"
+                    "a, b = await asyncio.gather(echo(text='x'), calculate(expression='6*7'))\n"
+                    "result = [a, b]"
+                },
+                {"plan": {"steps": [{"id": "s1", "tool": "echo", "arguments": {"text": "hi"}}]}},
+            ]
+        },
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RunRequest:
+        if (self.program is None) == (self.plan is None):
+            raise ValueError("give exactly one of 'program' and 'plan'")
+        return self
+
+
+class RunJob(_Body):
+    """A program or plan run on the queue, for work longer than an HTTP request may take."""
+
+    kind: Literal["run"]
+    input: RunRequest
+
+
+class JobRequest(RootModel[Annotated[SearchJob | RunJob, Field(discriminator="kind")]]):
+    """A job of any kind; ``kind`` picks the shape of ``input``."""
+
+    model_config = ConfigDict(frozen=True)

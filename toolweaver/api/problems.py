@@ -28,6 +28,7 @@ from toolweaver.errors import (
     ToolValidationError,
     ToolWeaverError,
 )
+from toolweaver.execution.plan import PlanValidationError
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ def from_exception(exc: BaseException) -> ApiResponse:
         return problem(exc.status, str(exc), **_errors(exc.errors))
     if isinstance(exc, ValidationError):
         return from_validation(exc)
+    if isinstance(exc, PlanValidationError):
+        errors: list[dict[str, object]] = [{"message": problem} for problem in exc.problems]
+        return problem(422, str(exc), errors=errors)
     for kind, status in _STATUS:
         if isinstance(exc, kind):
             headers = {}

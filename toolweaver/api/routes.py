@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from toolweaver.api import jobs, search, system, tools
+from toolweaver.api import jobs, runs, search, skills, system, tools
 from toolweaver.api.http import ApiRequest, ApiResponse, problem
-from toolweaver.api.models import JobRequest, SearchRequest, ToolBody
+from toolweaver.api.models import JobRequest, RunRequest, SearchRequest, SkillBody, ToolBody
 from toolweaver.api.problems import from_exception
 from toolweaver.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from toolweaver.services import Services
@@ -129,6 +129,36 @@ ROUTES: tuple[Route, ...] = (
             ),
             "DELETE": Operation(tools.delete_tool, "Remove a tool", {204: "deleted", 404: "no such tool"}),
         },
+    ),
+    Route(
+        "runs",
+        "runs",
+        {
+            "POST": Operation(
+                runs.handle_run,
+                "Run a program in the sandbox, or a plan, now",
+                {200: "the run's outcome, whatever its status", 422: "invalid program or plan"},
+                body=RunRequest,
+            )
+        },
+        tag="runs",
+    ),
+    Route(
+        "skills_item",
+        "skills/{name}",
+        {
+            "GET": Operation(skills.get_skill, "One skill with its code", {200: "OK", 404: "no such skill"}),
+            "PUT": Operation(
+                skills.put_skill,
+                "Save a program as a skill",
+                {200: "new version", 201: "created"},
+                body=SkillBody,
+            ),
+            "DELETE": Operation(
+                skills.delete_skill, "Remove a skill", {204: "deleted", 404: "no such skill"}
+            ),
+        },
+        tag="skills",
     ),
     Route(
         "jobs_create",

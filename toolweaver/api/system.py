@@ -29,6 +29,7 @@ def health(request: ApiRequest, services: Services) -> ApiResponse:
         "model_loaded": services.model_loaded,
         "index_loaded": services.index_loaded,
         "storage": storage,
+        "sandbox": services.sandbox_health,
         "caches": metrics.cache_totals(),
     }
     if not healthy:

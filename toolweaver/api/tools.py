@@ -19,14 +19,14 @@ from toolweaver.services import Services
 MAX_PAGE = 1000
 
 
-def _name(request: ApiRequest) -> str:
+def path_name(request: ApiRequest) -> str:
     name = request.route_params.get("name", "")
     if not NAME_PATTERN.match(name):
         raise ToolNotFoundError(f"no tool named {name[:80]!r}: names use letters, digits, '_', '.' and '-'")
     return name
 
 
-def _tool(services: Services, name: str) -> Tool:
+def find_tool(services: Services, name: str) -> Tool:
     """The tool, or a 404 whose hint speaks HTTP rather than Python."""
     catalog = services.catalog.current().catalog
     tool = catalog.find(name)
@@ -55,12 +55,12 @@ def list_tools(request: ApiRequest, services: Services) -> ApiResponse:
 
 
 def get_tool(request: ApiRequest, services: Services) -> ApiResponse:
-    tool = _tool(services, _name(request))
+    tool = find_tool(services, path_name(request))
     return json_response(200, tool.to_dict(), {"ETag": tool_etag(tool)})
 
 
 def put_tool(request: ApiRequest, services: Services) -> ApiResponse:
-    name = _name(request)
+    name = path_name(request)
     body = parse_model(request, ToolBody)
     if body.name is not None and body.name != name:
         raise RequestError(f"the body names tool {body.name!r} but the path names {name!r}", status=422)
@@ -73,7 +73,7 @@ def put_tool(request: ApiRequest, services: Services) -> ApiResponse:
 
 
 def delete_tool(request: ApiRequest, services: Services) -> ApiResponse:
-    version = services.catalog.delete_tool(_name(request), if_match=request.header("if-match"))
+    version = services.catalog.delete_tool(path_name(request), if_match=request.header("if-match"))
     return ApiResponse(204, headers={"X-Catalog-Version": str(version.version)})
 
 

@@ -20,7 +20,8 @@ from toolweaver.errors import CatalogError, ToolNotFoundError, ToolValidationErr
 
 logger = logging.getLogger(__name__)
 
-BackendKind = Literal["python", "http", "mcp", "none"]
+# "skill": a saved program that runs in the sandbox (toolweaver.skills); the rest reach real backends.
+BackendKind = Literal["python", "http", "mcp", "skill", "none"]
 BACKEND_KINDS: tuple[str, ...] = get_args(BackendKind)
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")

@@ -32,20 +32,34 @@ _RESPONSE_CODES: tuple[str, ...] = ("200", "201")
 _UNDERSCORES = re.compile(r"_+")
 
 
-def load_openapi(path: str | Path, *, server_url: str | None = None) -> list[Tool]:
+def load_openapi(
+    path: str | Path, *, server_url: str | None = None, auth: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[Tool]:
     """Read an OpenAPI document from a JSON or YAML file and import its operations."""
     file = Path(path)
     if file.suffix.lower() not in CATALOG_SUFFIXES:
         raise CatalogError(f"{file}: unknown OpenAPI file type; use one of {', '.join(CATALOG_SUFFIXES)}")
     document = read_structured(file)
     try:
-        return import_openapi(document, server_url=server_url)
+        return import_openapi(document, server_url=server_url, auth=auth)
     except CatalogError as exc:
         raise CatalogError(f"{file}: {exc}") from exc
 
 
-def import_openapi(document: Mapping[str, Any], *, server_url: str | None = None) -> list[Tool]:
-    """One Tool per operation of an OpenAPI 3.0/3.1 document (already parsed into a mapping)."""
+def import_openapi(
+    document: Mapping[str, Any],
+    *,
+    server_url: str | None = None,
+    auth: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Tool]:
+    """One Tool per operation of an OpenAPI 3.0/3.1 document (already parsed into a mapping).
+
+    ``auth`` maps names of the document's security schemes to ToolWeaver auth settings, e.g.
+    ``{"ApiKeyAuth": {"type": "app_setting_key", "header": "X-Api-Key", "setting": "PETS_KEY"}}``:
+    an operation that requires one of those schemes (its own ``security`` or the document's)
+    gets it as ``backend_config["auth"]``. The document cannot say where secrets live, so the
+    mapping is the importer's to give.
+    """
     paths = _check_document(document)
     resolver = _Resolver(document)
     base_url = server_url if server_url is not None else _default_server(document)
@@ -68,6 +82,7 @@ def import_openapi(document: Mapping[str, Any], *, server_url: str | None = None
                 shared_parameters=item.get("parameters"),
                 server_url=base_url,
                 taken=taken,
+                auth=_auth_for(operation.get("security", document.get("security")), auth),
             )
             taken.add(tool.name)
             tools.append(tool)
@@ -165,6 +180,7 @@ def _operation_tool(
     shared_parameters: Any,
     server_url: str | None,
     taken: set[str],
+    auth: dict[str, Any] | None = None,
 ) -> Tool:
     where = f"{method.upper()} {path}"
     schema, locations, aliases = _fold_parameters(where, shared_parameters, operation.get("parameters"))
@@ -179,6 +195,8 @@ def _operation_tool(
     }
     if aliases:
         config["aliases"] = aliases
+    if auth is not None:
+        config["auth"] = auth
     tags = operation.get("tags")
     try:
         return Tool(
@@ -192,6 +210,17 @@ def _operation_tool(
         )
     except ToolValidationError as exc:
         raise CatalogError(f"{where}: {exc}") from exc
+
+
+def _auth_for(security: Any, auth: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any] | None:
+    """The auth settings of the first scheme ``security`` requires that ``auth`` knows."""
+    if not auth or not isinstance(security, list):
+        return None
+    for requirement in security:
+        for scheme in requirement if isinstance(requirement, Mapping) else ():
+            if scheme in auth:
+                return dict(auth[scheme])
+    return None
 
 
 def _tool_name(operation_id: Any, method: str, path: str) -> str:

@@ -45,6 +45,37 @@ JOBS = Counter(
     ["kind", "event"],
     registry=REGISTRY,
 )
+TOOL_CALLS = Counter(
+    "toolweaver_tool_calls",
+    "Tool calls by tool, backend and outcome (ok, or the ToolCallError kind: timeout, limit, ...).",
+    ["tool", "backend", "outcome"],
+    registry=REGISTRY,
+)
+TOOL_LATENCY = Histogram(
+    "toolweaver_tool_call_seconds",
+    "Time one tool call took, failed ones included, by backend.",
+    ["backend"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+SANDBOX_RUNS = Counter(
+    "toolweaver_sandbox_runs",
+    "Programs run in the sandbox, by outcome (succeeded, error, timeout, killed, rejected).",
+    ["status"],
+    registry=REGISTRY,
+)
+SANDBOX_LATENCY = Histogram(
+    "toolweaver_sandbox_run_seconds",
+    "Time from a program's submission to its outcome.",
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+SKILL_RUNS = Counter(
+    "toolweaver_skill_runs",
+    "Skill executions by skill and outcome.",
+    ["skill", "status"],
+    registry=REGISTRY,
+)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

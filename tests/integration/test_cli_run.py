@@ -1,0 +1,62 @@
+"""run-program and run-plan as real processes: JSON output, exit codes, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toolweaver.settings import REPO_DIR
+
+PROGRAM = """import asyncio
+a, b, c = await asyncio.gather(echo(text="x"), calculate(expression="2**10"), day_of_week(date="2026-11-28"))
+print("done")
+result = [a["text"], b["result"], c["weekday"]]
+"""
+
+
+def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "toolweaver", *args],
+        cwd=REPO_DIR,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_run_program_prints_one_json_object_with_the_tool_calls(tmp_path: Path) -> None:
+    program = tmp_path / "p.py"
+    program.write_text(PROGRAM, encoding="utf-8")
+    done = cli("run-program", "--file", str(program), "--json")
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    assert set(outcome) >= {"status", "result", "stdout", "error", "tool_calls", "duration_ms"}
+    assert outcome["result"] == ["x", 1024, "Saturday"] and outcome["stdout"] == "done\n"
+    assert len(outcome["tool_calls"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("program", "status"),
+    [
+        pytest.param("result = 1/0", "error", id="error"),
+        pytest.param("import socket", "rejected", id="rejected"),
+    ],
+)
+def test_a_failed_program_exits_1_with_its_status(program: str, status: str) -> None:
+    done = cli("run-program", "--file", "-", "--json", stdin=program)
+    assert done.returncode == 1 and json.loads(done.stdout)["status"] == status
+
+
+def test_run_plan_from_stdin_and_a_clear_error_for_a_bad_plan() -> None:
+    plan = {"steps": [{"id": "a", "tool": "echo", "arguments": {"text": "hi"}}]}
+    done = cli("run-plan", "--file", "-", "--json", stdin=json.dumps(plan))
+    assert done.returncode == 0 and json.loads(done.stdout)["result"] == {"text": "hi"}
+    bad = cli("run-plan", "--file", "-", stdin=json.dumps({"steps": [{"id": "a", "tool": "nope"}]}))
+    assert bad.returncode == 1 and bad.stderr.startswith("error:") and "nope" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -1,0 +1,55 @@
+"""POST runs: a program or a plan, run now; and the ``run`` job kind for longer work."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from pydantic import ValidationError
+
+from toolweaver.api.bodies import parse_model
+from toolweaver.api.http import ApiRequest, ApiResponse, json_response
+from toolweaver.api.models import HTTP_RUN_SECONDS, RunRequest
+from toolweaver.errors import RequestError
+from toolweaver.execution.loop import run_sync
+from toolweaver.execution.ports import RunLimits
+from toolweaver.jobs.worker import Progress
+from toolweaver.services import Services
+
+_GRACE_SECONDS = 15.0  # the sandbox enforces the run's own timeout; this only guards the wait
+
+
+def run_now(services: Services, body: RunRequest) -> dict[str, Any]:
+    """The outcome as JSON. A program that fails is an outcome (status error/timeout/...), not an error."""
+    execution = services.execution
+    if body.program is not None:
+        limits = RunLimits(timeout_s=body.timeout_s, max_tool_calls=body.max_tool_calls)
+        outcome = run_sync(
+            execution.run_program(body.program, limits=limits), body.timeout_s + _GRACE_SECONDS
+        )
+        return {"kind": "program", **dataclasses.asdict(outcome)}
+    plan = body.plan or {}
+    done = run_sync(execution.run_plan(plan, timeout_s=body.timeout_s), body.timeout_s + _GRACE_SECONDS)
+    return {"kind": "plan", **done.to_dict()}
+
+
+def handle_run(request: ApiRequest, services: Services) -> ApiResponse:
+    body = parse_model(request, RunRequest)
+    if body.timeout_s > HTTP_RUN_SECONDS:
+        raise RequestError(
+            f"timeout_s {body.timeout_s:g} is over the {HTTP_RUN_SECONDS:g} s an HTTP run may take: "
+            "POST /api/jobs with kind 'run' for longer work",
+            status=422,
+        )
+    return json_response(200, run_now(services, body))
+
+
+def run_job(services: Services, payload: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """The ``run`` job kind: the run's outcome, whatever its status, is the job's result."""
+    try:
+        body = RunRequest.model_validate(payload)
+    except ValidationError as exc:  # records are checked on POST; this guards damaged ones
+        raise RequestError(f"the job input is invalid: {exc.error_count()} error(s)", status=422) from None
+    result = run_now(services, body)
+    progress(1, 1)
+    return result
