@@ -41,6 +41,28 @@ def add_run_commands(sub: Any) -> None:
     p.add_argument("--timeout", type=float, default=60.0, help="wall-clock seconds for the plan (default 60)")
     p.set_defaults(handler=_cmd_run_plan)
 
+    p = sub.add_parser(
+        "plan",
+        help="plan a request with the language model (OPENAI_BASE_URL or AZURE_OPENAI_ENDPOINT)",
+        description="Search the catalog, then ask the model for a validated plan. Nothing runs.",
+    )
+    p.add_argument("request", help="the request in plain words")
+    _run_args(p)
+    p.set_defaults(handler=_cmd_plan)
+
+    p = sub.add_parser(
+        "ask",
+        help="plan a request, run the plan and answer in words",
+        description="Plan a request with the model, run the plan, and put the result in words.",
+    )
+    p.add_argument("request", help="the request in plain words")
+    _run_args(p)
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="wall-clock seconds for the run (default 120)"
+    )
+    p.add_argument("--no-answer", action="store_true", help="skip the final answer in words")
+    p.set_defaults(handler=_cmd_ask)
+
 
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--catalog", default="demo", help="'demo' (default) or a catalog file")
@@ -56,14 +78,82 @@ def _read(path: Path) -> str:
         raise ToolWeaverError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _service(args: argparse.Namespace, settings: Settings) -> Any:
+def _catalog(args: argparse.Namespace) -> Any:
     from toolweaver.catalog import load_catalog
+
+    return load_catalog(DEMO_CATALOG if args.catalog == "demo" else Path(args.catalog))
+
+
+def _planner(args: argparse.Namespace, settings: Settings, catalog: Any) -> Any:
+    from toolweaver.errors import PlannerNotConfigured
+    from toolweaver.identity import credential_factory
+    from toolweaver.planning.openai_chat import chat_model_from_settings
+    from toolweaver.planning.planner import Planner
+    from toolweaver.progress import progress_factory
+    from toolweaver.search.service import SearchService
+    from toolweaver.storage import FileSystemBlobStore
+    from toolweaver.storage.cache import BlobCache
+
+    chat = chat_model_from_settings(settings, credential_factory=credential_factory(settings.azure_client_id))
+    if chat is None:
+        raise PlannerNotConfigured(
+            "no language model is configured: set OPENAI_BASE_URL and OPENAI_MODEL (any OpenAI-compatible "
+            "server), or AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT (signed in with `az login`)"
+        )
+    store = FileSystemBlobStore(settings.index_cache_dir)
+    engine, _ = SearchService(settings, store).engine(
+        catalog, source=f"cli:{args.catalog}", progress=progress_factory("embedding tools")
+    )
+    return Planner(
+        chat,
+        catalog=lambda: catalog,
+        find_tools=lambda request, k: [hit.tool for hit in engine.search(request, top_k=k)],
+        cache=BlobCache(store, "plans", settings.plan_cache_ttl),
+        top_k=settings.planner_top_k,
+        full_catalog_max=settings.planner_full_catalog_max,
+    )
+
+
+def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    from toolweaver.planning.ask import plan_view
+
+    planner = _planner(args, settings, _catalog(args))
+    view = {"request": args.request, **plan_view(asyncio.run(planner.plan(args.request)))}
+    print(json.dumps(view, ensure_ascii=False, indent=None if args.json else 2))
+    return 0
+
+
+def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from toolweaver.planning.ask import ask
+
+    catalog = _catalog(args)
+    planner = _planner(args, settings, catalog)
+    service = _service(args, settings, catalog)
+    work = ask(planner, service, args.request, timeout_s=args.timeout, synthesize=not args.no_answer)
+    try:
+        answer = asyncio.run(work)
+    finally:
+        service.code_runner.close()
+    if args.json:
+        print(json.dumps(answer, ensure_ascii=False))
+    else:
+        run = answer["run"]
+        steps = len(answer["plan"].get("steps", []))
+        plural = "" if steps == 1 else "s"
+        print(f"plan: {steps} step{plural}; run: {run['status']} ({run['duration_ms']:.0f} ms)")
+        if run.get("error"):
+            print(f"error: {run['error']}")
+        print(answer.get("answer") or json.dumps(run.get("result"), ensure_ascii=False, indent=2))
+    return 0 if answer["run"]["status"] == "succeeded" else 1
+
+
+def _service(args: argparse.Namespace, settings: Settings, catalog: Any = None) -> Any:
     from toolweaver.execution.backends.defaults import default_backends
     from toolweaver.execution.sandbox import LocalSandboxRunner
     from toolweaver.execution.service import ExecutionService
     from toolweaver.identity import credential_factory
 
-    catalog = load_catalog(DEMO_CATALOG if args.catalog == "demo" else Path(args.catalog))
+    catalog = catalog if catalog is not None else _catalog(args)
     backends = default_backends(settings, credential_factory=credential_factory(settings.azure_client_id))
     runner = LocalSandboxRunner(require_seccomp=settings.sandbox_require_seccomp)
     return ExecutionService(lambda: catalog, backends, runner, settings)

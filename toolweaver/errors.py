@@ -2,6 +2,7 @@
 
     ToolWeaverError                 base; every error the package raises on purpose
     ├── ConfigError                 a setting is missing or invalid (names the setting)
+    │   └── PlannerNotConfigured    no language model is set up for the planner (lists the settings)
     ├── CatalogError                a catalog file or document cannot be read
     │   ├── ToolValidationError     one tool is invalid (names the tool and the field)
     │   └── ToolNotFoundError       a tool name is not in the catalog
@@ -12,6 +13,8 @@
     │   ├── PreconditionFailedError an ETag condition did not hold
     │   └── StorageUnavailableError the service cannot be reached now (retry later: HTTP 503)
     ├── RequestError                an API request is malformed or too large (HTTP 4xx)
+    ├── PlanningError               no valid plan came out of the model (``problems`` says why)
+    │   └── PlannerUnavailableError the language model cannot be reached or is busy (retry later)
     └── JobError                    a job record is missing or cannot change state
 
 Adapters convert third-party errors with ``raise X(...) from exc``. Only the edges (CLI, HTTP)
@@ -88,3 +91,36 @@ class RequestError(ToolWeaverError):
 
 class JobError(ToolWeaverError):
     """A job record is missing or cannot change state."""
+
+
+PLANNER_SETTINGS = (
+    "AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT (Azure OpenAI, signed in with the app's identity)",
+    "OPENAI_BASE_URL and OPENAI_MODEL (any OpenAI-compatible server, e.g. a local one)",
+)
+
+
+class PlannerNotConfigured(ConfigError):
+    """No language model is configured for the planner; ``settings`` lists what to set."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.settings = PLANNER_SETTINGS
+        super().__init__(
+            message
+            or "no language model is configured for the planner: set " + ", or ".join(PLANNER_SETTINGS)
+        )
+
+
+class PlanningError(ToolWeaverError):
+    """The model gave no valid plan (after one repair round); ``problems`` lists why."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = list(problems or [])
+        super().__init__(message + (": " + "; ".join(self.problems) if self.problems else ""))
+
+
+class PlannerUnavailableError(PlanningError):
+    """The language model cannot be reached, timed out or keeps answering 429/5xx: try again later."""
+
+    def __init__(self, message: str, *, retry_after: int = 10) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)

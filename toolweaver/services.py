@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from toolweaver.catalog.store import CatalogStore
-from toolweaver.errors import RequestError
+from toolweaver.errors import PlannerNotConfigured, RequestError
 from toolweaver.jobs import JobStore, JobWorker
 from toolweaver.jobs.worker import JobHandler
 from toolweaver.search.embed import Embedder
@@ -23,7 +23,9 @@ from toolweaver.storage.cache import BlobCache
 from toolweaver.storage.ports import BlobStore, JobQueue
 
 if TYPE_CHECKING:
+    from toolweaver.catalog.model import Tool
     from toolweaver.execution.service import ExecutionService
+    from toolweaver.planning.planner import Planner
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +154,40 @@ class Services:
             return ExecutionService(lambda: catalog.current().catalog, backends, runner, self.settings)
 
         return self._part("execution", build)
+
+    @property
+    def planner(self) -> Planner:
+        """The planner; PlannerNotConfigured (HTTP 503) names the settings when no model is set."""
+
+        def build() -> Planner:
+            from toolweaver.identity import credential_factory
+            from toolweaver.planning.openai_chat import chat_model_from_settings
+            from toolweaver.planning.planner import Planner
+
+            s = self.settings
+            chat = chat_model_from_settings(s, credential_factory=credential_factory(s.azure_client_id))
+            if chat is None:
+                raise PlannerNotConfigured(
+                    "no language model is configured: set AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT "
+                    "(Azure OpenAI, signed in with the app's identity) or OPENAI_BASE_URL and OPENAI_MODEL "
+                    "(any OpenAI-compatible server); search, tools and runs work without one"
+                )
+            cache = BlobCache(self.cache_store, "plans", s.plan_cache_ttl, memory_entries=256)
+            return Planner(
+                chat,
+                catalog=lambda: self.catalog.current().catalog,
+                find_tools=self.find_tools,
+                cache=cache,
+                top_k=s.planner_top_k,
+                full_catalog_max=s.planner_full_catalog_max,
+            )
+
+        return self._part("planner", build)
+
+    def find_tools(self, request: str, top_k: int) -> list[Tool]:
+        """The catalog's best tools for ``request`` (the planner offers only these to the model)."""
+        engine, _ = self.search.engine(self.catalog.current().catalog, source="catalog")
+        return [hit.tool for hit in engine.search(request, top_k=top_k)]
 
     @property
     def sandbox_health(self) -> dict[str, Any] | None:

@@ -55,6 +55,21 @@ class Settings:
     azure_openai_endpoint: str = field(default="", metadata={"env": "AZURE_OPENAI_ENDPOINT"})
     azure_openai_deployment: str = field(default="", metadata={"env": "AZURE_OPENAI_DEPLOYMENT"})
     azure_openai_api_version: str = field(default="", metadata={"env": "AZURE_OPENAI_API_VERSION"})
+    # The planner's language model when there is no Azure OpenAI: any OpenAI-compatible server
+    # (a local one, say). The key is for such servers only; Azure OpenAI is always keyless.
+    openai_base_url: str = field(default="", metadata={"env": "OPENAI_BASE_URL"})
+    openai_api_key: str = field(default="", repr=False, metadata={"env": "OPENAI_API_KEY"})
+    openai_model: str = field(default="gpt-4o-mini", metadata={"env": "OPENAI_MODEL"})
+    # The planner: tools offered to the model per request (catalogs of at most planner_full_catalog_max
+    # tools are offered whole, unsearched), plan cache lifetime (0: no cache), seconds one model call
+    # may take, and whether a run from a request ends with an answer in words.
+    planner_top_k: int = field(default=8, metadata={"env": "PLANNER_TOP_K", "max": 50})
+    planner_full_catalog_max: int = field(
+        default=12, metadata={"env": "PLANNER_FULL_CATALOG_MAX", "min": 0, "max": 100}
+    )
+    plan_cache_ttl: int = field(default=3600, metadata={"env": "PLAN_CACHE_TTL_SECONDS", "min": 0})
+    planner_timeout: int = field(default=60, metadata={"env": "PLANNER_TIMEOUT", "max": 600})
+    planner_synthesize: bool = field(default=True, metadata={"env": "PLANNER_SYNTHESIZE"})
     appinsights_connection_string: str = field(
         default="", repr=False, metadata={"env": "APPLICATIONINSIGHTS_CONNECTION_STRING"}
     )

@@ -162,6 +162,27 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           name: 'AZURE_OPENAI_API_VERSION'
           value: openAiApiVersion
         }
+        // The planner: tools offered per request, plan cache (seconds), model call timeout (seconds).
+        {
+          name: 'PLANNER_TOP_K'
+          value: '8'
+        }
+        {
+          name: 'PLANNER_FULL_CATALOG_MAX'
+          value: '12'
+        }
+        {
+          name: 'PLAN_CACHE_TTL_SECONDS'
+          value: '3600'
+        }
+        {
+          name: 'PLANNER_TIMEOUT'
+          value: '60'
+        }
+        {
+          name: 'PLANNER_SYNTHESIZE'
+          value: 'true'
+        }
         {
           name: 'SANDBOX_POOL_ENDPOINT'
           value: sandboxPoolEndpoint

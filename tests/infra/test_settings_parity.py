@@ -1,8 +1,9 @@
 """One set of app settings: what the code reads, local.settings.json.example, and the Bicep.
 
 The sets differ only where the table below says why: storage is a connection string locally
-(Azurite) and identity-based in Azure, the dev host's key exists only locally, and on Flex
-Consumption the runtime is set by functionAppConfig, not by an app setting.
+(Azurite) and identity-based in Azure, the dev host's key exists only locally, an
+OpenAI-compatible model server (with its key) is the local stand-in for keyless Azure OpenAI, and
+on Flex Consumption the runtime is set by functionAppConfig, not by an app setting.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ LOCAL_ONLY = {
     "AzureWebJobsStorage": "a connection string: Azurite locally; Azure uses the identity-based form",
     "DEVHOST_FUNCTION_KEY": "the dev host's function key; Azure issues real function keys",
     "FUNCTIONS_WORKER_RUNTIME": "on Flex Consumption functionAppConfig.runtime sets it",
+    "OPENAI_BASE_URL": "a local OpenAI-compatible model server; Azure uses Azure OpenAI (AZURE_OPENAI_*)",
+    "OPENAI_API_KEY": "a local model server's key; Azure OpenAI is keyless (the app's identity)",
+    "OPENAI_MODEL": "only read with OPENAI_BASE_URL; Azure uses AZURE_OPENAI_DEPLOYMENT",
 }
 AZURE_ONLY = dict.fromkeys(IDENTITY_STORAGE, "identity-based storage; locally AzureWebJobsStorage")
 UNUSED_IN_AZURE = {

@@ -10,7 +10,6 @@ turns them into tools. The server runs in a thread with its own event loop.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.servers.loopback import Running, bound_socket
+from tests.servers.loopback import Running, serving
 
 API_KEY = "k3y-for-tests-0123456789"
 KEY_HEADER = "X-Api-Key"
@@ -244,28 +243,6 @@ Service = Running[ServiceState]
 @contextmanager
 def running_service() -> Iterator[Service]:
     """The service on a free loopback port until the block ends."""
-    sock, port = bound_socket()
     state = ServiceState()
-    loop = asyncio.new_event_loop()
-    # Handlers stop when their client goes away, as the slow route's does after a timeout.
-    runner = web.AppRunner(_app(state), handle_signals=False, handler_cancellation=True)
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.SockSite(runner, sock).start())
-        ready.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=serve, name="openapi-service", daemon=True)
-    thread.start()
-    if not ready.wait(10):
-        raise RuntimeError("the test service did not start")
-    try:
-        yield Service(f"http://127.0.0.1:{port}", state)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+    with serving(_app(state), "openapi-service") as url:
+        yield Service(url, state)

@@ -139,6 +139,12 @@ class RunRequest(_Body):
         description="Python; assign the answer to `result`",
     )
     plan: dict[str, Any] | None = Field(default=None, description="{'steps': [...], 'output': 'step id'}")
+    request: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description="a request in plain words: planned by the model, then run",
+    )
     timeout_s: float = Field(
         default=10.0, gt=0, le=MAX_RUN_SECONDS, description="wall clock for the whole run"
     )
@@ -161,9 +167,33 @@ class RunRequest(_Body):
 
     @model_validator(mode="after")
     def _one_kind(self) -> RunRequest:
-        if (self.program is None) == (self.plan is None):
-            raise ValueError("give exactly one of 'program' and 'plan'")
+        if sum(x is not None for x in (self.program, self.plan, self.request)) != 1:
+            raise ValueError("give exactly one of 'program', 'plan' and 'request'")
         return self
+
+
+class PlanRequest(_Body):
+    """Plan a request in plain words: the tools are searched, the model writes a validated plan."""
+
+    request: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"examples": [{"request": "how many days until 2027-01-01?"}]},
+    )
+
+
+class AskInput(_Body):
+    request: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    timeout_s: float = Field(default=120.0, gt=0, le=MAX_RUN_SECONDS)
+
+
+class AskJob(_Body):
+    """Plan a request, run the plan and answer in words, on the queue."""
+
+    kind: Literal["ask"]
+    input: AskInput
 
 
 class RunJob(_Body):
@@ -173,7 +203,7 @@ class RunJob(_Body):
     input: RunRequest
 
 
-class JobRequest(RootModel[Annotated[SearchJob | RunJob, Field(discriminator="kind")]]):
+class JobRequest(RootModel[Annotated[SearchJob | RunJob | AskJob, Field(discriminator="kind")]]):
     """A job of any kind; ``kind`` picks the shape of ``input``."""
 
     model_config = ConfigDict(frozen=True)

@@ -19,6 +19,8 @@ from toolweaver.errors import (
     JobError,
     ModelError,
     NotFoundError,
+    PlannerUnavailableError,
+    PlanningError,
     PreconditionFailedError,
     RequestError,
     SearchError,
@@ -52,8 +54,11 @@ def from_exception(exc: BaseException) -> ApiResponse:
         return problem(exc.status, str(exc), **_errors(exc.errors))
     if isinstance(exc, ValidationError):
         return from_validation(exc)
-    if isinstance(exc, PlanValidationError):
-        errors: list[dict[str, object]] = [{"message": problem} for problem in exc.problems]
+    if isinstance(exc, PlannerUnavailableError):
+        log.warning("answering 503: %s", exc)
+        return problem(503, str(exc), headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, PlanValidationError | PlanningError):
+        errors: list[dict[str, object]] = [{"message": text} for text in exc.problems or []]
         return problem(422, str(exc), errors=errors)
     for kind, status in _STATUS:
         if isinstance(exc, kind):

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from toolweaver.api import jobs, runs, search, skills, system, tools
+from toolweaver.api import jobs, plans, runs, search, skills, system, tools
 from toolweaver.api.http import ApiRequest, ApiResponse, problem
-from toolweaver.api.models import JobRequest, RunRequest, SearchRequest, SkillBody, ToolBody
+from toolweaver.api.models import JobRequest, PlanRequest, RunRequest, SearchRequest, SkillBody, ToolBody
 from toolweaver.api.problems import from_exception
 from toolweaver.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from toolweaver.services import Services
@@ -131,13 +131,30 @@ ROUTES: tuple[Route, ...] = (
         },
     ),
     Route(
+        "plans",
+        "plans",
+        {
+            "POST": Operation(
+                plans.handle_plan,
+                "Plan a request with the language model (not run)",
+                {200: "a validated plan", 422: "no valid plan after one repair", 503: "no model configured"},
+                body=PlanRequest,
+            )
+        },
+        tag="runs",
+    ),
+    Route(
         "runs",
         "runs",
         {
             "POST": Operation(
                 runs.handle_run,
                 "Run a program in the sandbox, or a plan, now",
-                {200: "the run's outcome, whatever its status", 422: "invalid program or plan"},
+                {
+                    200: "the run's outcome, whatever its status",
+                    422: "invalid program or plan",
+                    503: "a request needs a language model and none is configured",
+                },
                 body=RunRequest,
             )
         },

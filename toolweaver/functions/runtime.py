@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from toolweaver.api.runs import run_job
+from toolweaver.api.runs import ask_job, run_job
 from toolweaver.api.search import run_search_job
 from toolweaver.errors import ToolWeaverError
 from toolweaver.services import Services
@@ -21,6 +21,7 @@ def with_job_kinds(services: Services) -> Services:
     """Register the job kinds this app runs. The execution and planner issues add theirs here."""
     services.job_handlers["search"] = lambda payload, progress: run_search_job(services, payload, progress)
     services.job_handlers["run"] = lambda payload, progress: run_job(services, payload, progress)
+    services.job_handlers["ask"] = lambda payload, progress: ask_job(services, payload, progress)
     return services
 
 

@@ -77,6 +77,29 @@ SKILL_RUNS = Counter(
     registry=REGISTRY,
 )
 
+# A model call takes seconds, not milliseconds: the planner's latency needs buckets of its own.
+_MODEL_LATENCY_BUCKETS = (0.005, 0.05, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
+PLAN_TOKENS = Counter(
+    "toolweaver_planner_tokens",
+    "Language model tokens the planner used (plans and answers), by kind: prompt, completion, and "
+    "cached (the part of prompt the provider's prompt cache served).",
+    ["kind"],
+    registry=REGISTRY,
+)
+PLANS = Counter(
+    "toolweaver_plans",
+    "Plan requests by outcome (planned, repaired: valid after the repair round, failed, cache_hit).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+PLAN_LATENCY = Histogram(
+    "toolweaver_plan_seconds",
+    "Time to answer one plan request, model calls included, by outcome.",
+    ["outcome"],
+    buckets=_MODEL_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
