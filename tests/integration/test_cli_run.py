@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.servers.chat_server import running_chat_server
 from toolweaver.settings import REPO_DIR
 
 PROGRAM = """import asyncio
@@ -60,3 +62,44 @@ def test_run_plan_from_stdin_and_a_clear_error_for_a_bad_plan() -> None:
     bad = cli("run-plan", "--file", "-", stdin=json.dumps({"steps": [{"id": "a", "tool": "nope"}]}))
     assert bad.returncode == 1 and bad.stderr.startswith("error:") and "nope" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_ask_plans_runs_and_answers_through_an_openai_compatible_server(tmp_path: Path) -> None:
+    plan = {"steps": [{"id": "s1", "tool": "calculate", "arguments": {"expression": "6*7"}}], "output": "s1"}
+    with running_chat_server() as chat:
+        chat.enqueue(plan)
+        chat.enqueue("Six times seven is 42.")
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": chat.url,
+            "OPENAI_MODEL": "scripted",
+            "INDEX_CACHE_DIR": str(tmp_path),
+            "HF_HUB_OFFLINE": "1",
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "toolweaver", "ask", "what is six times seven?", "--json"],
+            cwd=REPO_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["run"]["result"]["result"] == 42 and answer["answer"] == "Six times seven is 42."
+    assert [m["role"] for m in chat.history[0].messages][-1] == "user"
+
+
+def test_ask_without_a_model_says_which_settings_to_set() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "toolweaver", "ask", "anything"],
+        cwd=REPO_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1 and "OPENAI_BASE_URL" in done.stderr and "Traceback" not in done.stderr
