@@ -106,8 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_export)
 
     from toolweaver.cli_run import add_run_commands
+    from toolweaver.observability.report import add_report_command
 
     add_run_commands(sub)
+    add_report_command(sub)
     return parser
 
 
