@@ -53,7 +53,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: the package is used from the repo, not installed
     sys.path.insert(0, str(REPO))
 
-from _sections import replace_section  # noqa: E402 - bench/ is sys.path[0] when run as a script
+from _provenance import cpu_model, git_commit  # noqa: E402 - bench/ is sys.path[0] when run as a script
+from _sections import replace_section  # noqa: E402
 
 from toolweaver.devhost.azurite import Azurite, free_port  # noqa: E402
 
@@ -419,26 +420,11 @@ def measure(
 # Report
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine() or "unknown CPU"
-
-
 def commit() -> str:
-    git = ["git", "--no-optional-locks", "-C", str(REPO)]
-    try:
-        head = subprocess.run(
-            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "toolweaver"], check=False).returncode
-    except (OSError, subprocess.CalledProcessError):
+    found = git_commit()
+    if found is None:
         return "unknown (not a git checkout)"
-    return head.stdout.strip() + (" + uncommitted changes in toolweaver/" if dirty else "")
+    return found[0] + (" + uncommitted changes in toolweaver/" if found[1] else "")
 
 
 def _ms(value: float) -> str:

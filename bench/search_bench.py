@@ -45,6 +45,7 @@ from _common import (  # noqa: E402 - needs the repo root on sys.path
     synthetic_catalog,
     union_tools,
 )
+from _provenance import cpu_model, git_commit  # noqa: E402
 from _quality import run_quality  # noqa: E402
 from _report import ColdStats, Results, render  # noqa: E402
 
@@ -235,29 +236,14 @@ def machine_header(plan: Plan, argv: Sequence[str], load_before: float, version:
 
 def code_version() -> str:
     """The commit, whether toolweaver/ differs from it, and the model: what these numbers belong to."""
-    git = ["git", "--no-optional-locks", "-C", str(REPO)]
-    try:
-        commit = subprocess.run(
-            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "toolweaver"], check=False).returncode
-    except (OSError, subprocess.CalledProcessError):
+    found = git_commit()
+    if found is None:
         return "unknown (not a git checkout)"
     manifest = Settings.from_env().embedding_model_dir / "toolweaver-model.json"
     model = json.loads(manifest.read_text(encoding="utf-8"))
-    changes = " + uncommitted changes in toolweaver/" if dirty else ""
+    changes = " + uncommitted changes in toolweaver/" if found[1] else ""
     model_text = f"model {model['fingerprint'][:12]} ({model.get('quantization', 'unknown quantization')})"
-    return f"commit {commit.stdout.strip()}{changes}; {model_text}"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
+    return f"commit {found[0]}{changes}; {model_text}"
 
 
 def timed(timings: Timings, name: str, work: Callable[[], T]) -> T:

@@ -1,0 +1,32 @@
+"""Where benchmark numbers come from: the machine's CPU and the commit they were measured on."""
+
+from __future__ import annotations
+
+import platform
+import subprocess  # nosec B404 - runs git on this checkout only
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine() or "unknown CPU"
+
+
+def git_commit() -> tuple[str, bool] | None:
+    """The short commit hash and whether toolweaver/ differs from it; None outside a git checkout."""
+    git = ["git", "--no-optional-locks", "-C", str(REPO)]
+    try:
+        head = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "toolweaver"], check=False).returncode
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip(), bool(dirty)
