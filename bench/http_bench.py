@@ -33,7 +33,6 @@ import secrets
 import shlex
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,7 +55,8 @@ if str(REPO) not in sys.path:  # run as a script: the package is used from the r
 from _provenance import cpu_model, git_commit  # noqa: E402 - bench/ is sys.path[0] when run as a script
 from _sections import replace_section  # noqa: E402
 
-from toolweaver.devhost.azurite import Azurite, free_port  # noqa: E402
+from toolweaver.devhost.azurite import Azurite  # noqa: E402
+from toolweaver.devhost.process import DevHostProcess  # noqa: E402
 
 SECTION = "http-bench"
 DEFAULT_OUT = REPO / "bench" / "RESULTS.md"
@@ -195,53 +195,11 @@ def group_cpu_seconds(pgid: int) -> float:
     return total
 
 
-@dataclass
-class Host:
-    """The dev host in its own session: Ctrl-C in a terminal reaches only us, and we stop it."""
+class Host(DevHostProcess):
+    """The dev host serving the repository's function_app.py, with what the report needs."""
 
-    settings: dict[str, str]
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "host.log"
-
-    def start(self) -> float:
-        """Start the host; the seconds until /api/health answered 200."""
-        started = time.perf_counter()
-        settings_file = self.workdir / "local.settings.json"
-        settings_file.write_text(
-            json.dumps({"IsEncrypted": False, "Values": self.settings}), encoding="utf-8"
-        )
-        command = [sys.executable, "-m", "toolweaver.devhost", "--app", "function_app.py"]
-        command += ["--port", str(self.port), "--settings", str(settings_file)]
-        # The process environment would win over the settings file: leave those names out of it.
-        env = {k: v for k, v in os.environ.items() if k not in self.settings}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        with self.log_path.open("ab") as log_file:
-            self.process = subprocess.Popen(
-                command,
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=log_file,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the dev host exited during start-up:\n{self.log_tail()}")
-            if self.get("/health")[0] == 200:
-                return time.perf_counter() - started
-            time.sleep(0.2)
-        raise RuntimeError(f"the dev host did not answer /api/health with 200 in {START_TIMEOUT:.0f} s")
+    def start(self, timeout: float = START_TIMEOUT, ready: tuple[int, ...] = (200,)) -> float:
+        return super().start(timeout, ready)
 
     def get(self, path: str, key: str | None = None) -> tuple[int, bytes]:
         request = urllib.request.Request(self.url + path)  # noqa: S310 - loopback, our own URL
@@ -262,23 +220,6 @@ class Host:
         except OSError:
             return None
         return f"{found['seconds']} s, index: {found['source']}" if found else None
-
-    def log_tail(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()  # the host drains and stops on SIGTERM
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from toolweaver.devhost.azurite import Azurite, free_port
+from toolweaver.devhost.azurite import Azurite
+from toolweaver.devhost.process import DevHostProcess
 from toolweaver.services import Services
-from toolweaver.settings import REPO_DIR, Settings
+from toolweaver.settings import Settings
 
 APP = Path(__file__).resolve().parent / "app" / "function_app.py"
 KEY = "e2e-test-key"
@@ -35,52 +33,14 @@ class Reply:
         return json.loads(self.body)
 
 
-@dataclass
-class HostProcess:
-    """One dev host process; ``kill()`` is SIGKILL, ``start()`` starts a fresh one on the same port."""
+class HostProcess(DevHostProcess):
+    """The dev host serving tests/e2e/app; ``request`` sends the test key unless told otherwise."""
 
-    settings: dict[str, str]
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    def __init__(self, settings: dict[str, str], workdir: Path) -> None:
+        super().__init__(settings, workdir, app=APP)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api"
-
-    def start(self, timeout: float = 90.0) -> None:
-        settings_file = self.workdir / "local.settings.json"
-        settings_file.write_text(
-            json.dumps({"IsEncrypted": False, "Values": self.settings}), encoding="utf-8"
-        )
-        log = (self.workdir / "host.log").open("ab")
-        command = [sys.executable, "-m", "toolweaver.devhost", "--app", str(APP), "--port", str(self.port)]
-        command += ["--settings", str(settings_file)]
-        env = {k: v for k, v in os.environ.items() if k not in self.settings}
-        self.process = subprocess.Popen(command, cwd=REPO_DIR, env=env, stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"dev host exited: {(self.workdir / 'host.log').read_text()[-2000:]}")
-            try:
-                if self.request("GET", "/health").status in (200, 503):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("dev host did not answer within the timeout")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+    def start(self, timeout: float = 90.0, ready: tuple[int, ...] = (200, 503)) -> float:
+        return super().start(timeout, ready)
 
     def request(
         self,
