@@ -13,6 +13,7 @@
     │   ├── PreconditionFailedError an ETag condition did not hold
     │   └── StorageUnavailableError the service cannot be reached now (retry later: HTTP 503)
     ├── RequestError                an API request is malformed or too large (HTTP 4xx)
+    ├── PlanValidationError         a plan is invalid for the catalog (``problems``, each naming a step)
     ├── PlanningError               no valid plan came out of the model (``problems`` says why)
     │   └── PlannerUnavailableError the language model cannot be reached or is busy (retry later)
     └── JobError                    a job record is missing or cannot change state
@@ -108,6 +109,14 @@ class PlannerNotConfigured(ConfigError):
             message
             or "no language model is configured for the planner: set " + ", or ".join(PLANNER_SETTINGS)
         )
+
+
+class PlanValidationError(ToolWeaverError):
+    """A plan is invalid; ``problems`` lists every problem found, each naming its step."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid plan: " + "; ".join(problems))
 
 
 class PlanningError(ToolWeaverError):

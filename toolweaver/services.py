@@ -24,8 +24,11 @@ from toolweaver.storage.ports import BlobStore, JobQueue
 
 if TYPE_CHECKING:
     from toolweaver.catalog.model import Tool
+    from toolweaver.catalog.store import CatalogVersion
     from toolweaver.execution.service import ExecutionService
     from toolweaver.planning.planner import Planner
+    from toolweaver.search.engine import SearchEngine
+    from toolweaver.search.service import IndexReport
 
 log = logging.getLogger(__name__)
 
@@ -184,9 +187,15 @@ class Services:
 
         return self._part("planner", build)
 
+    def current_engine(self) -> tuple[CatalogVersion, SearchEngine, IndexReport]:
+        """The newest catalog version and its search engine (from memory, storage, or built)."""
+        version = self.catalog.current()
+        engine, report = self.search.engine(version.catalog, source="catalog")
+        return version, engine, report
+
     def find_tools(self, request: str, top_k: int) -> list[Tool]:
         """The catalog's best tools for ``request`` (the planner offers only these to the model)."""
-        engine, _ = self.search.engine(self.catalog.current().catalog, source="catalog")
+        _, engine, _ = self.current_engine()
         return [hit.tool for hit in engine.search(request, top_k=top_k)]
 
     @property
@@ -224,8 +233,7 @@ class Services:
     def prewarm(self) -> None:
         """Load the model and the current catalog's index now, so the first request does not wait."""
         started = time.perf_counter()
-        version = self.catalog.current()
-        _, report = self.search.engine(version.catalog, source="catalog")
+        _, _, report = self.current_engine()
         log.info(
             "prewarmed: index %s from %s in %.2f s", report.key, report.source, time.perf_counter() - started
         )

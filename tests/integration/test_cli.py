@@ -10,22 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import run_cli
+
 pytestmark = pytest.mark.model
-
-
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "toolweaver", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=300,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli import run_cli
 from tests.servers.chat_server import running_chat_server
-from toolweaver.settings import REPO_DIR
 
 PROGRAM = """import asyncio
 a, b, c = await asyncio.gather(echo(text="x"), calculate(expression="2**10"), day_of_week(date="2026-11-28"))
@@ -20,22 +17,10 @@ result = [a["text"], b["result"], c["weekday"]]
 """
 
 
-def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "toolweaver", *args],
-        cwd=REPO_DIR,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_run_program_prints_one_json_object_with_the_tool_calls(tmp_path: Path) -> None:
     program = tmp_path / "p.py"
     program.write_text(PROGRAM, encoding="utf-8")
-    done = cli("run-program", "--file", str(program), "--json")
+    done = run_cli("run-program", "--file", str(program), "--json")
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout)
     assert set(outcome) >= {"status", "result", "stdout", "error", "tool_calls", "duration_ms"}
@@ -51,15 +36,15 @@ def test_run_program_prints_one_json_object_with_the_tool_calls(tmp_path: Path) 
     ],
 )
 def test_a_failed_program_exits_1_with_its_status(program: str, status: str) -> None:
-    done = cli("run-program", "--file", "-", "--json", stdin=program)
+    done = run_cli("run-program", "--file", "-", "--json", stdin=program)
     assert done.returncode == 1 and json.loads(done.stdout)["status"] == status
 
 
 def test_run_plan_from_stdin_and_a_clear_error_for_a_bad_plan() -> None:
     plan = {"steps": [{"id": "a", "tool": "echo", "arguments": {"text": "hi"}}]}
-    done = cli("run-plan", "--file", "-", "--json", stdin=json.dumps(plan))
+    done = run_cli("run-plan", "--file", "-", "--json", stdin=json.dumps(plan))
     assert done.returncode == 0 and json.loads(done.stdout)["result"] == {"text": "hi"}
-    bad = cli("run-plan", "--file", "-", stdin=json.dumps({"steps": [{"id": "a", "tool": "nope"}]}))
+    bad = run_cli("run-plan", "--file", "-", stdin=json.dumps({"steps": [{"id": "a", "tool": "nope"}]}))
     assert bad.returncode == 1 and bad.stderr.startswith("error:") and "nope" in bad.stderr
     assert "Traceback" not in bad.stderr
 
@@ -70,21 +55,12 @@ def test_ask_plans_runs_and_answers_through_an_openai_compatible_server(tmp_path
         chat.enqueue(plan)
         chat.enqueue("Six times seven is 42.")
         env = {
-            **os.environ,
             "OPENAI_BASE_URL": chat.url,
             "OPENAI_MODEL": "scripted",
             "INDEX_CACHE_DIR": str(tmp_path),
             "HF_HUB_OFFLINE": "1",
         }
-        done = subprocess.run(
-            [sys.executable, "-m", "toolweaver", "ask", "what is six times seven?", "--json"],
-            cwd=REPO_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
+        done = run_cli("ask", "what is six times seven?", "--json", env=env, timeout=180)
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["run"]["result"]["result"] == 42 and answer["answer"] == "Six times seven is 42."
@@ -92,14 +68,5 @@ def test_ask_plans_runs_and_answers_through_an_openai_compatible_server(tmp_path
 
 
 def test_ask_without_a_model_says_which_settings_to_set() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
-    done = subprocess.run(
-        [sys.executable, "-m", "toolweaver", "ask", "anything"],
-        cwd=REPO_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_cli("ask", "anything", drop=("OPENAI_", "AZURE_OPENAI_"), timeout=120)
     assert done.returncode == 1 and "OPENAI_BASE_URL" in done.stderr and "Traceback" not in done.stderr

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from toolweaver.catalog.model import Catalog, Tool
+from toolweaver.errors import PlanValidationError
 from toolweaver.execution.plan import (
     MAX_STEPS,
-    PlanValidationError,
     Step,
     find_cycle,
     find_refs,

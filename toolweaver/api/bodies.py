@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from toolweaver.api.http import ApiRequest
-from toolweaver.errors import RequestError
+from toolweaver.catalog.loaders import parse_yaml
+from toolweaver.errors import CatalogError, RequestError
 
 M = TypeVar("M", bound=BaseModel)
 JSON_TYPES = ("application/json",)
@@ -47,20 +48,24 @@ def parse_document(request: ApiRequest, max_bytes: int) -> Any:
     check_body(request, JSON_TYPES + YAML_TYPES, max_bytes)
     if request.media_type in JSON_TYPES:
         return parse_json(request, max_bytes)
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(request.body, Loader=loader)  # noqa: S506  # nosec B506 - a safe loader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise RequestError(f"the body is not valid YAML{where}") from None
+        return parse_yaml(request.body, "the body")
+    except CatalogError as exc:  # a body that does not parse is a 400, not a catalog problem
+        raise RequestError(str(exc)) from None
 
 
 def parse_model(request: ApiRequest, model: type[M], max_bytes: int = SMALL_BODY) -> M:
     """Validate a JSON body against ``model``; pydantic's ValidationError becomes a 422 upstream."""
     return model.model_validate(parse_json(request, max_bytes))
+
+
+def job_input(model: type[M], payload: Any) -> M:
+    """A queued job's input as ``model``. Inputs are checked on POST already; this guards records
+    damaged since, and makes them a terminal 422 failure rather than a crash the queue retries."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise RequestError(f"the job input is invalid: {exc.error_count()} error(s)", status=422) from None
 
 
 def query_int(request: ApiRequest, name: str, default: int, low: int, high: int) -> int:

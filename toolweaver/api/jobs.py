@@ -8,9 +8,9 @@ from toolweaver.api.bodies import parse_model
 from toolweaver.api.http import ApiRequest, ApiResponse, json_response
 from toolweaver.api.models import JobRequest
 from toolweaver.errors import NotFoundError, RequestError
+from toolweaver.jobs.model import is_job_id
 from toolweaver.services import Services
 
-_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")  # visible ASCII, as header values allow
 POLL_SECONDS = "2"
 
@@ -30,7 +30,7 @@ def create_job(request: ApiRequest, services: Services) -> ApiResponse:
 
 def get_job(request: ApiRequest, services: Services) -> ApiResponse:
     job_id = request.route_params.get("id", "")
-    if not _JOB_ID.match(job_id):
+    if not is_job_id(job_id):
         raise NotFoundError(f"job {job_id[:80]!r} does not exist: job ids are 32 hexadecimal characters")
     record, _ = services.jobs.get(job_id)
     headers = {} if record.terminal else {"Retry-After": POLL_SECONDS}

@@ -21,6 +21,7 @@ from toolweaver.errors import (
     NotFoundError,
     PlannerUnavailableError,
     PlanningError,
+    PlanValidationError,
     PreconditionFailedError,
     RequestError,
     SearchError,
@@ -30,7 +31,6 @@ from toolweaver.errors import (
     ToolValidationError,
     ToolWeaverError,
 )
-from toolweaver.execution.plan import PlanValidationError
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from pydantic import ValidationError
-
-from toolweaver.api.bodies import parse_model
+from toolweaver.api.bodies import job_input, parse_model
 from toolweaver.api.http import ApiRequest, ApiResponse, json_response
 from toolweaver.api.models import HTTP_RUN_SECONDS, AskInput, RunRequest
 from toolweaver.errors import RequestError
@@ -47,10 +45,7 @@ def ask_now(services: Services, request: str, timeout_s: float) -> dict[str, Any
 
 def ask_job(services: Services, payload: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """The ``ask`` job kind."""
-    try:
-        body = AskInput.model_validate(payload)
-    except ValidationError as exc:
-        raise RequestError(f"the job input is invalid: {exc.error_count()} error(s)", status=422) from None
+    body = job_input(AskInput, payload)
     result = ask_now(services, body.request, body.timeout_s)
     progress(1, 1)
     return result
@@ -69,10 +64,7 @@ def handle_run(request: ApiRequest, services: Services) -> ApiResponse:
 
 def run_job(services: Services, payload: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """The ``run`` job kind: the run's outcome, whatever its status, is the job's result."""
-    try:
-        body = RunRequest.model_validate(payload)
-    except ValidationError as exc:  # records are checked on POST; this guards damaged ones
-        raise RequestError(f"the job input is invalid: {exc.error_count()} error(s)", status=422) from None
+    body = job_input(RunRequest, payload)
     result = run_now(services, body)
     progress(1, 1)
     return result

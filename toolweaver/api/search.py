@@ -5,12 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import ValidationError
-
-from toolweaver.api.bodies import parse_model
+from toolweaver.api.bodies import job_input, parse_model
 from toolweaver.api.http import ApiRequest, ApiResponse, json_response
 from toolweaver.api.models import SearchJobInput, SearchRequest
-from toolweaver.errors import RequestError
 from toolweaver.jobs.worker import Progress
 from toolweaver.observability.metrics import SEARCH_LATENCY
 from toolweaver.services import Services
@@ -24,8 +21,7 @@ def search_tools(services: Services, request: SearchRequest) -> dict[str, Any]:
     searches cost at least SEARCH_CACHE_MIN_MS: below that, the round trip costs more than it saves.
     """
     started = time.perf_counter()
-    version = services.catalog.current()
-    engine, report = services.search.engine(version.catalog, source="catalog")
+    version, engine, report = services.current_engine()
     key = cache_key(report.key, request.model_dump())
     threshold = services.settings.search_cache_min_ms
     shared = services.search_costs.get(report.key, threshold) >= threshold
@@ -58,10 +54,7 @@ def handle_search(request: ApiRequest, services: Services) -> ApiResponse:
 
 def run_search_job(services: Services, payload: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """The ``search`` job kind: every query of the batch, in order, with progress."""
-    try:
-        batch = SearchJobInput.model_validate(payload)
-    except ValidationError as exc:  # records are checked on POST; this guards damaged ones
-        raise RequestError(f"the job input is invalid: {exc.error_count()} error(s)", status=422) from None
+    batch = job_input(SearchJobInput, payload)
     answers = []
     for done, query in enumerate(batch.queries, start=1):
         answers.append({"query": query.query, **search_tools(services, query)})

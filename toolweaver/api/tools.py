@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +30,7 @@ def find_tool(services: Services, name: str) -> Tool:
     catalog = services.catalog.current().catalog
     tool = catalog.find(name)
     if tool is None:
-        close = difflib.get_close_matches(name, catalog.names, n=3, cutoff=0.6)
+        close = catalog.close_names(name, n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "GET /api/tools lists them"
         raise ToolNotFoundError(f"no tool named {name!r} ({len(catalog)} tools); {hint}")
     return tool
@@ -98,7 +97,3 @@ def import_tools(request: ApiRequest, services: Services) -> ApiResponse:
         "version": version.version,
     }
     return json_response(200, body, {"X-Catalog-Version": str(version.version)})
-
-
-def tool_methods() -> Mapping[str, Any]:
-    return {"GET": get_tool, "PUT": put_tool, "DELETE": delete_tool}

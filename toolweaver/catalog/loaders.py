@@ -57,7 +57,7 @@ def read_structured(file: Path) -> Any:
             raise CatalogError(
                 f"{file}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
             ) from exc
-    return _parse_yaml(file, text)
+    return parse_yaml(text, file)
 
 
 def _read_text(file: Path) -> str:
@@ -73,7 +73,8 @@ def _read_text(file: Path) -> str:
         raise CatalogError(f"{file}: cannot read: {exc.strerror}") from exc
 
 
-def _parse_yaml(file: Path, text: str) -> Any:
+def parse_yaml(text: str | bytes, source: str | Path) -> Any:
+    """YAML with the safe (C, when built) loader; CatalogError names ``source``, line and column."""
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -83,7 +84,7 @@ def _parse_yaml(file: Path, text: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise CatalogError(f"{file}: invalid YAML{where}: {problem}") from exc
+        raise CatalogError(f"{source}: invalid YAML{where}: {problem}") from exc
 
 
 def catalog_from_document(file: Path | str, document: Any) -> Catalog:

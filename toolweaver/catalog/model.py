@@ -308,9 +308,7 @@ class Catalog:
         tool = self._by_name.get(name)
         if tool is not None:
             return tool
-        import difflib
-
-        close = difflib.get_close_matches(name, self._by_name, n=5, cutoff=0.6)
+        close = self.close_names(name)
         hint = (
             f"did you mean {', '.join(map(repr, close))}?" if close else "see Catalog.names for the full list"
         )
@@ -343,6 +341,12 @@ class Catalog:
             if (wanted is None or wanted.intersection(tool.tags))
             and (backend is None or tool.backend == backend)
         )
+
+    def close_names(self, name: str, n: int = 5) -> list[str]:
+        """Names like ``name``, for "did you mean" hints."""
+        import difflib
+
+        return difflib.get_close_matches(name, self._by_name, n=n, cutoff=0.6)
 
     def find(self, name: str) -> Tool | None:
         """The tool called ``name``, or None."""

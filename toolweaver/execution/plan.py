@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolweaver.catalog.model import Catalog, Tool
-from toolweaver.errors import ToolWeaverError
+from toolweaver.errors import PlanValidationError
 from toolweaver.execution.ports import ToolCallError
 from toolweaver.execution.validation import argument_problems
 
@@ -34,14 +34,6 @@ _KEY_ONLY_VALIDATORS = frozenset({"required", "additionalProperties", "unevaluat
 
 RefPath = tuple[str, ...]
 Fail = Callable[[str], None]
-
-
-class PlanValidationError(ToolWeaverError):
-    """A plan is invalid; ``problems`` lists every problem found, each naming its step."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("invalid plan: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)

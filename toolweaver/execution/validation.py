@@ -12,10 +12,6 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-# jsonschema ships no type hints and types-jsonschema is not a dependency: treated as Any here.
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
-from jsonschema.exceptions import SchemaError, ValidationError  # type: ignore[import-untyped]
-
 from toolweaver.catalog.model import Tool
 from toolweaver.execution.ports import ToolCallError
 
@@ -33,6 +29,8 @@ _validators: dict[str, Any] = {}
 _lock = threading.Lock()
 
 Path = Sequence[str | int]
+# jsonschema ships no type hints (types-jsonschema is not a dependency): its errors are Any here.
+ValidationError = Any
 
 
 def validator_for(tool: Tool) -> Any:
@@ -40,6 +38,11 @@ def validator_for(tool: Tool) -> Any:
     validator = _validators.get(tool.content_hash)
     if validator is not None:
         return validator
+    # Imported on first use: jsonschema costs ~80 ms, and importing the app must stay cheap for
+    # cold starts (function_app.py reaches this module through the plan and planner imports).
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+    from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped]
+
     try:
         Draft202012Validator.check_schema(tool.parameters)
     except SchemaError as exc:

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import logging
-import re
 
 import azure.functions as func
 from azure.functions.warmup import WarmUpContext  # not re-exported by azure.functions 1.26
 
 from toolweaver.functions.runtime import prewarm_in_background, services
+from toolweaver.jobs.model import is_job_id
 from toolweaver.services import JOBS_QUEUE, POISON_QUEUE
 
 log = logging.getLogger(__name__)
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
-_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _job_id(msg: func.QueueMessage) -> str | None:
     text = msg.get_body().decode("utf-8", errors="replace").strip()
-    if _JOB_ID.match(text):
+    if is_job_id(text):
         return text
     # A message that is not a job id can never succeed: dropping it beats five doomed retries.
     log.warning("dropping queue message %s: not a job id", msg.id)

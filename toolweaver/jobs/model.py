@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -16,6 +17,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "succeeded": frozenset(),
     "failed": frozenset(),
 }
+
+
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")  # uuid4().hex, as JobStore.create makes them
+
+
+def is_job_id(text: str) -> bool:
+    """Whether ``text`` has the shape of a job id (checked before any storage lookup)."""
+    return _JOB_ID.match(text) is not None
 
 
 def now_iso() -> str:

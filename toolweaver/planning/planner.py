@@ -21,8 +21,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from toolweaver.catalog.model import Catalog, Tool
-from toolweaver.errors import PlanningError, StorageUnavailableError
-from toolweaver.execution.plan import Plan, PlanValidationError, validate_plan
+from toolweaver.errors import PlanningError, PlanValidationError, StorageUnavailableError
+from toolweaver.execution.plan import Plan, validate_plan
 from toolweaver.observability.metrics import PLAN_LATENCY, PLAN_TOKENS, PLANS
 from toolweaver.planning import prompt
 from toolweaver.planning.ports import ChatModel, ChatReply, TokenUsage
