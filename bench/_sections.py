@@ -7,6 +7,7 @@ replaces only that text and leaves the rest of the file as it was.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -30,17 +31,24 @@ def _span(text: str, name: str) -> tuple[int, int] | None:
     return start, end
 
 
-def existing_section(path: Path, name: str) -> str:
-    """The section as it stands in ``path`` (markers included, after a blank line), else ''.
+_START = re.compile(r"^<!-- ([\w-]+):start -->$", re.MULTILINE)
 
-    For a writer that regenerates the whole file: appending this keeps another tool's section.
+
+def existing_sections(path: Path) -> str:
+    """Every marked section in ``path`` (markers included, each after a blank line), else ''.
+
+    For a writer that regenerates the whole file: appending this keeps the other tools' sections.
     """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return ""
-    span = _span(text, name)
-    return "" if span is None else "\n" + text[span[0] : span[1]]
+    kept = []
+    for name in dict.fromkeys(_START.findall(text)):
+        span = _span(text, name)
+        if span is not None:
+            kept.append("\n" + text[span[0] : span[1]])
+    return "".join(kept)
 
 
 def replace_section(path: Path, name: str, markdown: str) -> None:

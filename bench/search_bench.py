@@ -303,9 +303,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    from _sections import existing_section  # bench/http_bench.py's section survives a rewrite
+    from _sections import existing_sections  # the HTTP and sandbox benchmarks' sections survive
 
-    plan.out.write_text(render(results) + existing_section(plan.out, "http-bench"), encoding="utf-8")
+    plan.out.write_text(render(results) + existing_sections(plan.out), encoding="utf-8")
     log(f"wrote {plan.out}")
     return 0
 
