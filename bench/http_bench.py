@@ -57,6 +57,7 @@ from _sections import replace_section  # noqa: E402
 
 from toolweaver.devhost.azurite import Azurite  # noqa: E402
 from toolweaver.devhost.process import DevHostProcess  # noqa: E402
+from toolweaver.observability.tracking import log_run  # noqa: E402
 
 SECTION = "http-bench"
 DEFAULT_OUT = REPO / "bench" / "RESULTS.md"
@@ -523,6 +524,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "CACHE_CONTAINER": f"bench-cache-{suffix}",
             "JOBS_CONTAINER": f"bench-jobs-{suffix}",
             "INDEX_CACHE_DIR": str(Path(tmp) / "index-cache"),  # build the index, do not reuse one
+            # One load generator is one caller: the per-caller limits would measure themselves.
+            "REQUESTS_PER_MINUTE": "0",
+            "REQUESTS_PER_HOUR": "0",
         }
         host = Host(settings, Path(tmp))
         target = Target(host, key, azurite_pgid)
@@ -576,6 +580,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     replace_section(args.out, SECTION, markdown)
     log(f"wrote the {SECTION} section of {args.out}")
     print(markdown)
+    figures = {
+        outcome.name: {
+            "requests_per_s": outcome.rps,
+            "p50_ms": outcome.percentile_ms(50),
+            "p95_ms": outcome.percentile_ms(95),
+            "errors": outcome.errors,
+        }
+        for outcome in outcomes
+    }
+    log_run("http-bench", {"seconds": args.seconds, "concurrency": args.concurrency}, figures)
     return 0
 
 

@@ -34,6 +34,7 @@ from _sections import replace_section  # noqa: E402 - bench/ is sys.path[0] when
 
 from toolweaver.execution.ports import RunLimits, RunOutcome  # noqa: E402
 from toolweaver.execution.sandbox import LocalSandboxRunner  # noqa: E402
+from toolweaver.observability.tracking import log_run  # noqa: E402
 
 SECTION = "sandbox-bench"
 TRIVIAL = "result = 1 + 1"
@@ -189,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     markdown = report(results, args)
     print(markdown)
     replace_section(args.out, SECTION, markdown)
+    figures = {"throughput_runs_per_s": results["throughput"], "zygote_ms": results["zygote_ms"]}
+    for name in ("trivial", "one_call", "loaded", "fresh"):
+        figures[name] = {k: v for k, v in results[name].items() if isinstance(v, (int, float))}
+    log_run("sandbox-bench", {"runs": args.runs, "concurrency": args.concurrency}, figures)
     return 0
 
 

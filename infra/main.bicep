@@ -41,6 +41,15 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+@description('Where metrics and traces go: azuremonitor (the Application Insights created here), otlp (set OTEL_EXPORTER_OTLP_ENDPOINT after deploying), prometheus (GET /api/metrics, per instance) or none.')
+@allowed([
+  'azuremonitor'
+  'otlp'
+  'prometheus'
+  'none'
+])
+param analyticsBackend string = 'azuremonitor'
+
 @description('Azure OpenAI for the planner: new (an account and a model deployment here), existing (give existingOpenAiEndpoint and openAiDeploymentName), or none.')
 @allowed([
   'new'
@@ -193,6 +202,7 @@ module functionApp 'modules/functionapp.bicep' = {
     sandboxPoolEndpoint: sandboxPoolEndpoint
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    analyticsBackend: analyticsBackend
   }
 }
 

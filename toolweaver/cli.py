@@ -219,6 +219,19 @@ def _cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     )
     bar = ProgressLine(f"evaluating {args.mode}", len(queries))
     result = evaluate(engine, queries, mode=args.mode, k=args.k, progress=bar.advance)
+    from toolweaver.observability.tracking import log_run
+
+    config = {
+        "tools": str(args.tools),
+        "queries": str(args.queries),
+        "split": args.split,
+        "mode": args.mode,
+        "k": args.k,
+        "relevant_field": args.relevant_field,
+        "model": engine.embedder.fingerprint,
+        "embedding_max_length": settings.embedding_max_length,
+    }
+    log_run("eval-search", config, result)
     if args.json:
         print(json.dumps(result))
         return 0

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from toolweaver.api.limits import RateLimiter
 from toolweaver.catalog.store import CatalogStore
 from toolweaver.errors import PlannerNotConfigured, RequestError
 from toolweaver.jobs import JobStore, JobWorker
@@ -19,6 +20,7 @@ from toolweaver.jobs.worker import JobHandler
 from toolweaver.search.embed import Embedder
 from toolweaver.search.service import SearchService
 from toolweaver.settings import Settings
+from toolweaver.skill_health import SkillStatsStore
 from toolweaver.storage.cache import BlobCache
 from toolweaver.storage.ports import BlobStore, JobQueue
 
@@ -137,6 +139,16 @@ class Services:
         return self._part("worker", lambda: JobWorker(self.jobs, self.job_handlers))
 
     @property
+    def skill_stats(self) -> SkillStatsStore:
+        """Runs and ratings of each skill, shared by all instances (for the health score)."""
+        return self._part("skill_stats", lambda: SkillStatsStore(self.cache_store))
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        s = self.settings
+        return self._part("rate_limiter", lambda: RateLimiter(s.requests_per_minute, s.requests_per_hour))
+
+    @property
     def execution(self) -> ExecutionService:
         """The executor, sandbox and plan runner over the shared catalog (built on first use)."""
 
@@ -154,7 +166,13 @@ class Services:
             )
             catalog = self.catalog
             runner = LocalSandboxRunner(require_seccomp=self.settings.sandbox_require_seccomp)
-            return ExecutionService(lambda: catalog.current().catalog, backends, runner, self.settings)
+            return ExecutionService(
+                lambda: catalog.current().catalog,
+                backends,
+                runner,
+                self.settings,
+                skill_stats=self.skill_stats,
+            )
 
         return self._part("execution", build)
 
@@ -211,6 +229,11 @@ class Services:
             "seccomp_detail": state.seccomp_detail,
             "runs": state.runs,
         }
+
+    @property
+    def uptime(self) -> float:
+        """Seconds since this process built its services."""
+        return time.monotonic() - self.started
 
     @property
     def model_loaded(self) -> bool:

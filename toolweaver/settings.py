@@ -47,7 +47,11 @@ class Settings:
     discovery_cache_ttl: int = field(default=86400, metadata={"env": "DISCOVERY_CACHE_TTL_SECONDS"})
     # How long an instance trusts its copy of the catalog before asking storage for a newer version.
     catalog_refresh: int = field(default=10, metadata={"env": "CATALOG_REFRESH_SECONDS"})
+    # Largest request body: catalog imports, and every other route (searches, runs, jobs, ...).
     max_body_bytes: int = field(default=4 * 1024 * 1024, metadata={"env": "MAX_BODY_BYTES"})
+    max_request_bytes: int = field(
+        default=256 * 1024, metadata={"env": "MAX_REQUEST_BYTES", "min": 1024, "max": 100 * 1024 * 1024}
+    )
     prewarm: bool = field(default=False, metadata={"env": "PREWARM"})
     # Azure services, all signed in with an identity (empty: not configured). The Bicep under infra/
     # sets them; AZURE_CLIENT_ID picks the app's user-assigned identity for DefaultAzureCredential.
@@ -87,6 +91,29 @@ class Settings:
     )
     # true: programs do not run at all where the kernel refuses the sandbox's seccomp filter.
     sandbox_require_seccomp: bool = field(default=False, metadata={"env": "SANDBOX_REQUIRE_SECCOMP"})
+    # Operations. Where metrics and traces go (see toolweaver/observability/analytics.py), how
+    # often push backends receive them, and the sqlite backend's file.
+    analytics_backend: str = field(
+        default="prometheus",
+        metadata={
+            "env": "ANALYTICS_BACKEND",
+            "choices": ("prometheus", "otlp", "azuremonitor", "sqlite", "none"),
+        },
+    )
+    analytics_db_path: Path = field(
+        default_factory=lambda: _default_cache_dir() / "analytics.db", metadata={"env": "ANALYTICS_DB_PATH"}
+    )
+    analytics_interval: int = field(default=15, metadata={"env": "ANALYTICS_INTERVAL_SECONDS", "max": 3600})
+    # The otlp backend's collector (base URL; /v1/metrics and /v1/traces are appended) and its
+    # headers as k=v,k2=v2: credentials, so never shown.
+    otel_endpoint: str = field(default="", metadata={"env": "OTEL_EXPORTER_OTLP_ENDPOINT"})
+    otel_headers: str = field(default="", repr=False, metadata={"env": "OTEL_EXPORTER_OTLP_HEADERS"})
+    otel_service_name: str = field(default="toolweaver", metadata={"env": "OTEL_SERVICE_NAME"})
+    # Requests each caller may send per minute and per hour, on each instance (0: no limit).
+    requests_per_minute: int = field(default=60, metadata={"env": "REQUESTS_PER_MINUTE", "min": 0})
+    requests_per_hour: int = field(default=1000, metadata={"env": "REQUESTS_PER_HOUR", "min": 0})
+    # Log lines as JSON objects (one per line, with the request and job ids) or as plain text.
+    log_format: str = field(default="json", metadata={"env": "LOG_FORMAT", "choices": ("json", "text")})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -98,9 +125,7 @@ class Settings:
             raw = env.get(name)
             if raw is None or raw.strip() == "":
                 continue
-            values[f.name] = _parse(
-                name, raw.strip(), f.type, f.metadata.get("min", 1), f.metadata.get("max")
-            )
+            values[f.name] = _parse(name, raw.strip(), f.type, f.metadata)
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -108,7 +133,12 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
 
-def _parse(name: str, raw: str, kind: object, minimum: int, maximum: int | None) -> object:
+def _parse(name: str, raw: str, kind: object, rules: Mapping[str, object]) -> object:
+    choices = rules.get("choices")
+    if isinstance(choices, tuple):
+        if raw.lower() not in choices:
+            raise ConfigError(f"{name}={raw!r} is not one of: {', '.join(choices)}")
+        return raw.lower()
     if kind in ("bool", bool):
         if raw.lower() not in _TRUE + _FALSE:
             raise ConfigError(f"{name} must be true or false, got {raw!r}")
@@ -120,9 +150,10 @@ def _parse(name: str, raw: str, kind: object, minimum: int, maximum: int | None)
             value = int(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-        if value < minimum:
+        minimum, maximum = rules.get("min", 1), rules.get("max")
+        if isinstance(minimum, int) and value < minimum:
             raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-        if maximum is not None and value > maximum:
+        if isinstance(maximum, int) and value > maximum:
             raise ConfigError(f"{name} must be at most {maximum}, got {value}")
         return value
     return raw

@@ -53,6 +53,22 @@ param openAiApiVersion string
 @description('Management endpoint of the sandbox session pool; empty when there is none.')
 param sandboxPoolEndpoint string = ''
 
+@description('Where metrics and traces go (ANALYTICS_BACKEND). On Functions a scrape reaches one instance only, so a push backend is the default.')
+@allowed([
+  'azuremonitor'
+  'otlp'
+  'prometheus'
+  'none'
+])
+param analyticsBackend string = 'azuremonitor'
+
+@description('Requests one caller may send per minute and per hour, on each instance (0: no limit).')
+@minValue(0)
+param requestsPerMinute int = 60
+
+@minValue(0)
+param requestsPerHour int = 1000
+
 @description('Memory of each instance in MB.')
 @allowed([
   512
@@ -241,6 +257,10 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           value: '4194304'
         }
         {
+          name: 'MAX_REQUEST_BYTES'
+          value: '262144'
+        }
+        {
           name: 'PREWARM'
           value: 'false'
         }
@@ -260,6 +280,44 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SANDBOX_REQUIRE_SECCOMP'
           value: 'false'
+        }
+        // Operations: analytics (Application Insights signs in with the identity, see above),
+        // per-caller request limits, and JSON log lines.
+        {
+          name: 'ANALYTICS_BACKEND'
+          value: analyticsBackend
+        }
+        {
+          name: 'ANALYTICS_DB_PATH'
+          value: ''
+        }
+        {
+          name: 'ANALYTICS_INTERVAL_SECONDS'
+          value: '15'
+        }
+        {
+          name: 'OTEL_EXPORTER_OTLP_ENDPOINT'
+          value: ''
+        }
+        {
+          name: 'OTEL_EXPORTER_OTLP_HEADERS'
+          value: ''
+        }
+        {
+          name: 'OTEL_SERVICE_NAME'
+          value: 'toolweaver'
+        }
+        {
+          name: 'REQUESTS_PER_MINUTE'
+          value: string(requestsPerMinute)
+        }
+        {
+          name: 'REQUESTS_PER_HOUR'
+          value: string(requestsPerHour)
+        }
+        {
+          name: 'LOG_FORMAT'
+          value: 'json'
         }
       ]
     }

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from schemathesis import APIOperation, BaseSchema, GenerationMode
 
 from tests.e2e.conftest import KEY, HostProcess
-from toolweaver.api.bodies import SMALL_BODY
 from toolweaver.api.openapi import document
+from toolweaver.settings import Settings
 
 pytestmark = [pytest.mark.azurite, pytest.mark.model, pytest.mark.slow]
 
@@ -119,7 +119,7 @@ def send(
 
 SEARCH = b'{"query": "send an email", "top_k": 3}'
 JSON_KEYED = {**KEYED, "Content-Type": "application/json"}
-OVER_THE_CAP = b'{"query": "' + b"a" * SMALL_BODY + b'"}'
+OVER_THE_CAP = b'{"query": "' + b"a" * Settings().max_request_bytes + b'"}'
 
 
 @pytest.mark.parametrize(

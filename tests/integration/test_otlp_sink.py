@@ -18,7 +18,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from tests.servers.loopback import serving
 from toolweaver.errors import ConfigError
 from toolweaver.observability.analytics import open_sink
-from toolweaver.observability.otlp_sink import parse_headers
+from toolweaver.observability.otel import parse_headers
+from toolweaver.settings import Settings
 
 
 @dataclass
@@ -55,11 +56,13 @@ def test_a_recorded_metric_arrives_after_flush_with_the_header() -> None:
     seen = Received()
     with serving(receiver(seen), "otlp-receiver") as url:
         sink = open_sink(
-            {
-                "ANALYTICS_BACKEND": "otlp",
-                "OTEL_EXPORTER_OTLP_ENDPOINT": url,
-                "OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=s3cr%20et,X-Tenant=t1",
-            }
+            Settings.from_env(
+                {
+                    "ANALYTICS_BACKEND": "otlp",
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+                    "OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=s3cr%20et,X-Tenant=t1",
+                }
+            )
         )
         try:
             sink.record("toolweaver_tool_calls_total", 2, {"tool": "echo"})

@@ -168,6 +168,7 @@ def test_an_invalid_plan_gets_one_repair_round_with_the_problems(
     server.enqueue(wrong, usage={"prompt_tokens": 1000, "completion_tokens": 40, "cached_tokens": 0})
     server.enqueue(CALC_PLAN, usage={"prompt_tokens": 1100, "completion_tokens": 50, "cached_tokens": 1024})
     before = metric("toolweaver_plans_total", outcome="repaired")
+    rounds = metric("toolweaver_plan_repair_rounds_total")
     result = run_closing(chat, make_planner(chat, demo, math_tools).plan("What is 2 to the 10th?"))
     assert result.repaired and not result.cached
     assert result.plan_dict["steps"][0]["tool"] == "calculate"
@@ -180,6 +181,7 @@ def test_an_invalid_plan_gets_one_repair_round_with_the_problems(
     assert "unknown tool 'calculator'" in feedback["content"]
     assert "did you mean 'calculate'" in feedback["content"]
     assert metric("toolweaver_plans_total", outcome="repaired") == before + 1
+    assert metric("toolweaver_plan_repair_rounds_total") == rounds + 1
 
 
 CYCLE = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from tests.fakes import RecordingQueue
 from toolweaver.errors import RequestError, SearchError, StorageUnavailableError
 from toolweaver.jobs import JobStore, JobWorker
+from toolweaver.jobs.model import JobMessage
 from toolweaver.jobs.worker import Progress
 from toolweaver.storage.filesystem import FileSystemBlobStore
 
@@ -151,3 +153,31 @@ def test_unknown_kinds_and_missing_records_end_quietly(jobs: JobStore, worker: J
     assert done is not None and done.status == "failed"
     assert worker.process("0" * 32) is None
     assert worker.fail_poisoned("0" * 32) is None
+
+
+JOB = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (JOB, JobMessage(JOB)),
+        (f"  {JOB}\n", JobMessage(JOB)),
+        (
+            json.dumps({"job_id": JOB, "traceparent": "00-abc-def-01", "other": "x"}),
+            JobMessage(JOB, {"traceparent": "00-abc-def-01"}),
+        ),
+        ("not a job", None),
+        (json.dumps({"job_id": "../../etc"}), None),
+        (json.dumps([JOB]), None),
+        ("{", None),
+    ],
+)
+def test_job_messages_decode_ids_with_or_without_a_trace(text: str, expected: JobMessage | None) -> None:
+    assert JobMessage.decode(text) == expected
+
+
+def test_job_messages_round_trip_and_stay_bare_without_a_trace() -> None:
+    assert JobMessage(JOB).encode() == JOB
+    traced = JobMessage(JOB, {"traceparent": "00-1-2-01"})
+    assert JobMessage.decode(traced.encode()) == traced

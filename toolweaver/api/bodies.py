@@ -14,11 +14,12 @@ from toolweaver.errors import CatalogError, RequestError
 M = TypeVar("M", bound=BaseModel)
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
-SMALL_BODY = 256 * 1024  # searches and jobs; imports get the MAX_BODY_BYTES setting
 
 
-def check_body(request: ApiRequest, accepted: tuple[str, ...], max_bytes: int) -> None:
-    if len(request.body) > max_bytes:
+def check_body(request: ApiRequest, accepted: tuple[str, ...], max_bytes: int | None) -> None:
+    """Size (when ``max_bytes`` is given: dispatch has checked every body against its setting
+    already), presence and media type."""
+    if max_bytes is not None and len(request.body) > max_bytes:
         raise RequestError(
             f"the body has {len(request.body)} bytes; the limit here is {max_bytes}", status=413
         )
@@ -29,7 +30,7 @@ def check_body(request: ApiRequest, accepted: tuple[str, ...], max_bytes: int) -
         raise RequestError(f"expected Content-Type {' or '.join(accepted)}, got {got}", status=415)
 
 
-def parse_json(request: ApiRequest, max_bytes: int = SMALL_BODY) -> Any:
+def parse_json(request: ApiRequest, max_bytes: int | None = None) -> Any:
     check_body(request, JSON_TYPES, max_bytes)
     try:
         return json.loads(request.body)
@@ -43,7 +44,7 @@ def parse_json(request: ApiRequest, max_bytes: int = SMALL_BODY) -> Any:
         raise RequestError("the body is nested too deeply") from None
 
 
-def parse_document(request: ApiRequest, max_bytes: int) -> Any:
+def parse_document(request: ApiRequest, max_bytes: int | None = None) -> Any:
     """A JSON or YAML body, by Content-Type."""
     check_body(request, JSON_TYPES + YAML_TYPES, max_bytes)
     if request.media_type in JSON_TYPES:
@@ -54,7 +55,7 @@ def parse_document(request: ApiRequest, max_bytes: int) -> Any:
         raise RequestError(str(exc)) from None
 
 
-def parse_model(request: ApiRequest, model: type[M], max_bytes: int = SMALL_BODY) -> M:
+def parse_model(request: ApiRequest, model: type[M], max_bytes: int | None = None) -> M:
     """Validate a JSON body against ``model``; pydantic's ValidationError becomes a 422 upstream."""
     return model.model_validate(parse_json(request, max_bytes))
 

@@ -75,6 +75,14 @@ class ToolBody(_Body):
     )
 
 
+class RatingBody(_Body):
+    """How well a skill served: 1 (useless) to 5 (exactly right)."""
+
+    rating: int = Field(ge=1, le=5, strict=True)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{"rating": 4}]})
+
+
 class SkillBody(_Body):
     """A program saved as a skill: found by search, called like a tool, run in the sandbox."""
 

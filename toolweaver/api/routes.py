@@ -10,14 +10,26 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from toolweaver.api import jobs, plans, runs, search, skills, system, tools
 from toolweaver.api.http import ApiRequest, ApiResponse, problem
-from toolweaver.api.models import JobRequest, PlanRequest, RunRequest, SearchRequest, SkillBody, ToolBody
+from toolweaver.api.limits import caller_of
+from toolweaver.api.models import (
+    JobRequest,
+    PlanRequest,
+    RatingBody,
+    RunRequest,
+    SearchRequest,
+    SkillBody,
+    ToolBody,
+)
 from toolweaver.api.problems import from_exception
-from toolweaver.observability.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from toolweaver.observability import logs, tracing
+from toolweaver.observability.metrics import count_request
 from toolweaver.services import Services
 
 log = logging.getLogger(__name__)
@@ -34,6 +46,7 @@ class Operation:
     body_types: tuple[str, ...] = ("application/json",)
     query: Mapping[str, str] = field(default_factory=dict)  # name -> description
     response_type: str = "application/json"
+    large_body: bool = False  # capped by MAX_BODY_BYTES (imports) instead of MAX_REQUEST_BYTES
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,7 @@ ROUTES: tuple[Route, ...] = (
                     "replace": "true replaces the whole catalog",
                     "server_url": "base URL for OpenAPI tools",
                 },
+                large_body=True,
             )
         },
     ),
@@ -178,6 +192,19 @@ ROUTES: tuple[Route, ...] = (
         tag="skills",
     ),
     Route(
+        "skills_ratings",
+        "skills/{name}/ratings",
+        {
+            "POST": Operation(
+                skills.rate_skill,
+                "Rate a skill 1 to 5; answers with its health score",
+                {201: "rated", 404: "no such skill"},
+                body=RatingBody,
+            )
+        },
+        tag="skills",
+    ),
+    Route(
         "jobs_create",
         "jobs",
         {"POST": Operation(jobs.create_job, "Queue a job", {202: "queued"}, body=JobRequest)},
@@ -193,20 +220,65 @@ ROUTES: tuple[Route, ...] = (
 
 
 def dispatch(route: Route, request: ApiRequest, services: Services) -> ApiResponse:
-    """Run the route's handler; every error becomes problem+json. Counts and times the request."""
+    """Answer one request: limits, then the route's handler; every error becomes problem+json.
+
+    Each request gets an id (the caller's X-Request-Id when it is a plain token), sent back as
+    X-Request-Id and carried by its log lines and its span, and is counted and timed.
+    """
     started = time.perf_counter()
+    request_id = logs.request_id_from(request.header("x-request-id"))
+    method = request.method.upper()
+    with (
+        logs.bound(logs.REQUEST_ID, request_id),
+        tracing.span(
+            f"{method} /api/{route.path}",
+            kind=SpanKind.SERVER,
+            attributes={
+                "http.request.method": method,
+                "http.route": f"/api/{route.path}",
+                "toolweaver.request_id": request_id,
+            },
+            parent=request.headers,
+        ) as span,
+    ):
+        response = _answer(route, request, services)
+        if span.is_recording():
+            span.set_attribute("http.response.status_code", response.status)
+            if response.status >= 500:
+                tracing.mark_error(span, HTTPStatus(response.status).phrase)
+    count_request(route.path, method, response.status, time.perf_counter() - started)
+    headers = {**response.headers, "X-Request-Id": request_id}
+    return ApiResponse(response.status, response.body, response.content_type, headers)
+
+
+def _answer(route: Route, request: ApiRequest, services: Services) -> ApiResponse:
     operation = route.operations.get(request.method.upper())
     if operation is None:
-        response = problem(
+        return problem(
             405,
             f"{request.method} is not allowed here; use {', '.join(route.methods)}",
             headers={"Allow": ", ".join(route.methods)},
         )
-    else:
-        try:
-            response = operation.handler(request, services)
-        except Exception as exc:  # the edge: every failure becomes a problem response
-            response = from_exception(exc)
-    HTTP_REQUESTS.labels(route.path, request.method.upper(), str(response.status)).inc()
-    HTTP_LATENCY.labels(route.path).observe(time.perf_counter() - started)
-    return response
+    if not route.anonymous:  # health stays open to probes
+        refusal = services.rate_limiter.admit(caller_of(request))
+        if refusal is not None:
+            return problem(
+                429,
+                f"more than {refusal.limit} requests this {refusal.window} from this caller; "
+                f"retry in {refusal.retry_after} s",
+                headers={"Retry-After": str(refusal.retry_after)},
+                limit=refusal.limit,
+                window=refusal.window,
+            )
+    settings = services.settings
+    cap, setting = (
+        (settings.max_body_bytes, "MAX_BODY_BYTES")
+        if operation.large_body
+        else (settings.max_request_bytes, "MAX_REQUEST_BYTES")
+    )
+    if len(request.body) > cap:
+        return problem(413, f"the body has {len(request.body)} bytes; the limit here is {cap} ({setting})")
+    try:
+        return operation.handler(request, services)
+    except Exception as exc:  # the edge: every failure becomes a problem response
+        return from_exception(exc)

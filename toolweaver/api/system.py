@@ -25,12 +25,14 @@ def health(request: ApiRequest, services: Services) -> ApiResponse:
     body: dict[str, Any] = {
         "status": "healthy" if healthy else "unhealthy",
         "version": __version__,
-        "uptime_seconds": round(time.monotonic() - services.started, 1),
+        "uptime_seconds": round(services.uptime, 1),
         "model_loaded": services.model_loaded,
         "index_loaded": services.index_loaded,
         "storage": storage,
         "sandbox": services.sandbox_health,
         "caches": metrics.cache_totals(),
+        "metrics": metrics.health_summary(),
+        "analytics": services.settings.analytics_backend,
     }
     if not healthy:
         body["down"] = ["storage"]

@@ -78,7 +78,7 @@ def delete_tool(request: ApiRequest, services: Services) -> ApiResponse:
 
 def import_tools(request: ApiRequest, services: Services) -> ApiResponse:
     """Our catalog format, or an OpenAPI 3 document (one tool per operation)."""
-    document = parse_document(request, services.settings.max_body_bytes)
+    document = parse_document(request)
     replace = query_bool(request, "replace")
     if isinstance(document, Mapping) and "openapi" in document:
         server_url = request.query.get("server_url") or None

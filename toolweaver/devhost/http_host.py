@@ -158,10 +158,14 @@ class HttpHost:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return self._too_large()
+        headers = _joined(request.headers)
+        # Azure's front end appends the address it received the request from; so does this host.
+        seen = ",".join(headers.pop(n) for n in [n for n in headers if n.lower() == "x-forwarded-for"])
+        headers["X-Forwarded-For"] = f"{seen},{request.remote}" if seen else str(request.remote)
         http_request = func.HttpRequest(
             request.method,
             str(request.url),
-            headers=_joined(request.headers),
+            headers=headers,
             params=_joined(request.query),
             route_params=found.params,
             body=body,

@@ -20,7 +20,7 @@ from toolweaver.devhost.host import FUNCTION_KEY_SETTING, DevHost, serve_until_s
 from toolweaver.devhost.http_host import DEFAULT_PORT
 from toolweaver.devhost.settings_file import effective_values, read_local_settings
 from toolweaver.errors import ConfigError, ToolWeaverError
-from toolweaver.settings import REPO_DIR
+from toolweaver.settings import REPO_DIR, Settings
 
 log = logging.getLogger("toolweaver.run")
 
@@ -56,14 +56,41 @@ def _azurite_for(connection: str | None) -> Azurite | None:
     return azurite
 
 
-def _ready_banner(url: str, key: str) -> str:
+def _ready_banner(url: str, key: str, settings: Settings) -> str:
     return f"""
 ToolWeaver is running at {url}/   (Ctrl-C stops it and Azurite)
 
   curl {url}/health
   curl -X POST {url}/tools/search -H 'x-functions-key: {key}' \\
        -H 'Content-Type: application/json' -d '{{"query": "weather in Paris tomorrow", "top_k": 3}}'
+
+Metrics: {_metrics_hint(url, key, settings)}
+Limits: {_limits_hint(settings)}
 """
+
+
+def _metrics_hint(url: str, key: str, settings: Settings) -> str:
+    """Where this run's metrics can be seen, for the backend ANALYTICS_BACKEND chose."""
+    backend = settings.analytics_backend
+    if backend == "prometheus":
+        return f"curl {url}/metrics -H 'x-functions-key: {key}'   (Prometheus text)"
+    if backend == "sqlite":
+        return f"{settings.analytics_db_path}; .venv/bin/python -m toolweaver report   (also /metrics)"
+    if backend == "otlp":
+        return f"pushed to {settings.otel_endpoint} every {settings.analytics_interval} s (also /metrics)"
+    if backend == "azuremonitor":
+        return "pushed to Application Insights (also /metrics)"
+    return f"ANALYTICS_BACKEND=none; this instance's counters are still at {url}/metrics"
+
+
+def _limits_hint(settings: Settings) -> str:
+    minute, hour = settings.requests_per_minute, settings.requests_per_hour
+    if not (minute or hour):
+        return "none (REQUESTS_PER_MINUTE=0 and REQUESTS_PER_HOUR=0)"
+    return (
+        f"{minute or 'unlimited'} requests a minute and {hour or 'unlimited'} an hour per caller; "
+        "REQUESTS_PER_MINUTE=0 make run turns the minute limit off"
+    )
 
 
 async def _when_ready(host: DevHost) -> None:
@@ -74,7 +101,8 @@ async def _when_ready(host: DevHost) -> None:
     log.info("Loading the model and indexing the catalog ...")
     await asyncio.get_running_loop().run_in_executor(None, runtime.services().prewarm)
     log.info("Ready in %.1f s", time.perf_counter() - started)
-    print(_ready_banner(host.url.rstrip("/") + "/api", host.function_key), flush=True)
+    banner = _ready_banner(host.url.rstrip("/") + "/api", host.function_key, runtime.services().settings)
+    print(banner, flush=True)
 
 
 def main() -> int:

@@ -20,6 +20,7 @@ from toolweaver.errors import ToolNotFoundError
 from toolweaver.execution.backends.base import Backend
 from toolweaver.execution.ports import JSONValue, ToolCallError, ToolCallRecord, ToolInvoker
 from toolweaver.execution.validation import check_arguments
+from toolweaver.observability import tracing
 from toolweaver.observability.metrics import TOOL_CALLS, TOOL_LATENCY
 from toolweaver.settings import Settings
 
@@ -89,19 +90,23 @@ class ToolExecutor:
                 f"backend {tool.backend!r} cannot run tools here (configured backends: {configured})",
                 kind="backend",
             )
+        attributes = {"toolweaver.tool": name, "toolweaver.backend": tool.backend}
         async with self._semaphore():
             started = time.perf_counter()
             outcome = "ok"
-            try:
-                result = await self._call(backend, tool, arguments)
-                self._check_size(name, result)
-                return result
-            except ToolCallError as exc:
-                outcome = exc.kind
-                raise
-            finally:
-                TOOL_CALLS.labels(name, tool.backend, outcome).inc()
-                TOOL_LATENCY.labels(tool.backend).observe(time.perf_counter() - started)
+            with tracing.span(f"tool {name}", attributes=attributes) as span:
+                try:
+                    result = await self._call(backend, tool, arguments)
+                    self._check_size(name, result)
+                    return result
+                except ToolCallError as exc:
+                    outcome = exc.kind
+                    tracing.mark_error(span, exc.kind)
+                    raise
+                finally:
+                    span.set_attribute("toolweaver.outcome", outcome)
+                    TOOL_CALLS.labels(name, tool.backend, outcome).inc()
+                    TOOL_LATENCY.labels(tool.backend).observe(time.perf_counter() - started)
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()

@@ -6,6 +6,7 @@ One ExecutionService per process. It is Azure-free: the composition root hands i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -17,8 +18,9 @@ from toolweaver.execution.executor import ToolExecutor
 from toolweaver.execution.plan import tools_used, validate_plan
 from toolweaver.execution.plan_runner import PlanOutcome, PlanRunner
 from toolweaver.execution.ports import CodeRunner, JSONValue, RunLimits, RunOutcome, ToolCallError
-from toolweaver.observability.metrics import SANDBOX_LATENCY, SANDBOX_RUNS, SKILL_RUNS
+from toolweaver.observability.metrics import SANDBOX_LATENCY, SANDBOX_RUNS, SKILL_LATENCY, SKILL_RUNS
 from toolweaver.settings import Settings
+from toolweaver.skill_health import SkillStatsStore
 from toolweaver.skills import program_for
 
 log = logging.getLogger(__name__)
@@ -31,10 +33,13 @@ class ExecutionService:
         backends: Mapping[str, Backend],
         code_runner: CodeRunner,
         settings: Settings,
+        *,
+        skill_stats: SkillStatsStore | None = None,
     ) -> None:
         self.catalog = catalog
         self.code_runner = code_runner
         self.settings = settings
+        self.skill_stats = skill_stats  # where skill runs are counted for their health score
         self.executor = ToolExecutor.from_settings(
             catalog, {**backends, "skill": SkillBackend(self)}, settings
         )
@@ -70,7 +75,14 @@ class SkillBackend:
     async def call(self, tool: Tool, arguments: dict[str, Any]) -> JSONValue:
         started = time.perf_counter()
         outcome = await self.service.run_program(program_for(tool, arguments))
+        seconds = time.perf_counter() - started
         SKILL_RUNS.labels(tool.name, outcome.status).inc()
+        SKILL_LATENCY.observe(seconds)
+        stats = self.service.skill_stats
+        if stats is not None:  # a blob round trip: off the event loop
+            await asyncio.to_thread(
+                stats.record_run, tool.name, outcome.status == "succeeded", seconds * 1000
+            )
         log.info(
             "skill %s v%s: %s in %.0f ms, %d tool calls",
             tool.name,

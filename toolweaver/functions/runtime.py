@@ -8,6 +8,7 @@ import threading
 from toolweaver.api.runs import ask_job, run_job
 from toolweaver.api.search import run_search_job
 from toolweaver.errors import ToolWeaverError
+from toolweaver.observability import analytics, logs
 from toolweaver.services import Services
 from toolweaver.settings import Settings
 
@@ -29,8 +30,23 @@ def services() -> Services:
     if not _current:
         with _lock:
             if not _current:
-                _current.append(with_job_kinds(Services(Settings.from_env())))
+                settings = Settings.from_env()
+                start_operations(settings)
+                _current.append(with_job_kinds(Services(settings)))
     return _current[0]
+
+
+def start_operations(settings: Settings) -> None:
+    """Once per process: log format and context ids, then the analytics backend and its traces.
+
+    A backend that cannot start (a bad collector URL, a missing package) is logged, not raised:
+    the API keeps serving without it, and health names the backend in use.
+    """
+    logs.configure(settings.log_format)
+    try:
+        analytics.start(settings)
+    except ToolWeaverError as exc:
+        log.error("analytics backend %s not started: %s", settings.analytics_backend, exc)
 
 
 def use(replacement: Services | None) -> None:

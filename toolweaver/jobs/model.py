@@ -27,6 +27,35 @@ def is_job_id(text: str) -> bool:
     return _JOB_ID.match(text) is not None
 
 
+@dataclass(frozen=True)
+class JobMessage:
+    """What a queue message carries: the job's id (claim check) and the trace it was queued in."""
+
+    job_id: str
+    trace: dict[str, str] = field(default_factory=dict)  # W3C traceparent/tracestate
+
+    def encode(self) -> str:
+        """The bare id when there is no trace (the smallest message), else a small JSON object."""
+        if not self.trace:
+            return self.job_id
+        return json.dumps({"job_id": self.job_id, **self.trace}, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, text: str) -> JobMessage | None:
+        """The message's job and trace; None when it is neither a job id nor such an object."""
+        text = text.strip()
+        if is_job_id(text):
+            return cls(text)
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or not is_job_id(str(data.get("job_id", ""))):
+            return None
+        trace = {k: v for k, v in data.items() if k in ("traceparent", "tracestate") and isinstance(v, str)}
+        return cls(data["job_id"], trace)
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 

@@ -15,11 +15,13 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from toolweaver.errors import JobError, NotFoundError, PreconditionFailedError, RequestError, StorageError
-from toolweaver.jobs.model import ALLOWED, JobRecord, JobStatus, now_iso
-from toolweaver.observability.metrics import JOBS
+from toolweaver.jobs.model import ALLOWED, TERMINAL, JobMessage, JobRecord, JobStatus, now_iso
+from toolweaver.observability import tracing
+from toolweaver.observability.metrics import JOB_AGE, JOBS
 from toolweaver.storage.ports import BlobStore, JobQueue
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ class JobStore:
                     raise JobError("the idempotency key is being used right now; retry") from None
                 return earlier, False
         try:
-            self.queue.send(record.id)
+            self.queue.send(JobMessage(record.id, tracing.carrier()).encode())
         except StorageError:
             self._discard(record, idempotency_key)
             raise
@@ -126,5 +128,13 @@ class JobStore:
             except PreconditionFailedError:
                 continue
             JOBS.labels(record.kind, status).inc()
+            if status in TERMINAL:
+                JOB_AGE.labels(record.kind, status).observe(
+                    _seconds_between(moved.created_at, moved.updated_at)
+                )
             return moved
         raise JobError(f"job {job_id} kept changing under us; giving up this delivery")
+
+
+def _seconds_between(start: str, end: str) -> float:
+    return max(0.0, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds())

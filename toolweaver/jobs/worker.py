@@ -13,9 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
+from opentelemetry.trace import SpanKind
+
 from toolweaver.errors import NotFoundError, StorageUnavailableError, ToolWeaverError
 from toolweaver.jobs.model import JobRecord
 from toolweaver.jobs.store import JobStore
+from toolweaver.observability import logs, tracing
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +34,25 @@ class JobWorker:
         self.jobs = jobs
         self.handlers = handlers
 
-    def process(self, job_id: str) -> JobRecord | None:
-        """Run the job ``job_id``; returns its final record, or None when there was nothing to do."""
+    def process(self, job_id: str, *, trace: Mapping[str, str] | None = None) -> JobRecord | None:
+        """Run the job ``job_id``; returns its final record, or None when there was nothing to do.
+
+        ``trace`` is the W3C context the job was queued in: its span continues that trace.
+        """
+        attributes = {"toolweaver.job_id": job_id}
+        with (
+            logs.bound(logs.JOB_ID, job_id),
+            tracing.span("job", kind=SpanKind.CONSUMER, attributes=attributes, parent=trace) as span,
+        ):
+            record = self._process(job_id)
+            if record is not None:
+                span.set_attribute("toolweaver.job_kind", record.kind)
+                span.set_attribute("toolweaver.job_status", record.status)
+                if record.status == "failed":
+                    tracing.mark_error(span, str((record.error or {}).get("type", "failed")))
+            return record
+
+    def _process(self, job_id: str) -> JobRecord | None:
         try:
             record, _ = self.jobs.get(job_id)
         except NotFoundError:

@@ -8,30 +8,29 @@ current behaviour with no extra sink, and a push backend never needs a call site
 Naming rule shared by the bridge and the sinks: a name ending ``_total``, ``_count`` or ``_sum`` is
 a monotonic delta (a counter); any other name is one observation (a histogram value).
 
-Backends: ``prometheus`` | ``otlp`` | ``azuremonitor`` | ``sqlite`` | ``none``. Settings are read
-from an ``environ`` mapping (not :mod:`toolweaver.settings` yet, see the operations issue).
+Backends: ``prometheus`` | ``otlp`` | ``azuremonitor`` | ``sqlite`` | ``none``, from
+:class:`toolweaver.settings.Settings`. ``otlp`` and ``azuremonitor`` also carry the traces
+(:mod:`toolweaver.observability.tracing`). Push backends get what changed every
+``ANALYTICS_INTERVAL_SECONDS`` from a daemon thread, and everything left at shutdown.
 """
 
 from __future__ import annotations
 
 import atexit
-import importlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from prometheus_client import CollectorRegistry
 
-from toolweaver.errors import ConfigError
+from toolweaver.settings import Settings
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("prometheus", "otlp", "azuremonitor", "sqlite", "none")
-DEFAULT_BACKEND = "prometheus"
-DEFAULT_DB_PATH = "~/.cache/toolweaver/analytics.db"
 COUNTER_SUFFIXES = ("_total", "_count", "_sum")
+DEFAULT_INTERVAL_S = 15.0
 
 
 def is_counter(name: str) -> bool:
@@ -63,50 +62,27 @@ class NullSink:
         return None
 
 
-def backend_name(environ: Mapping[str, str]) -> str:
-    """The configured backend, validated; raises ConfigError naming the valid ones."""
-    name = environ.get("ANALYTICS_BACKEND", "").strip().lower() or DEFAULT_BACKEND
-    if name not in BACKENDS:
-        raise ConfigError(f"ANALYTICS_BACKEND={name!r} is not one of: {', '.join(BACKENDS)}")
-    return name
+def open_sink(settings: Settings, *, credential: Any = None) -> AnalyticsSink:
+    """Open the sink ``ANALYTICS_BACKEND`` names; ConfigError when it cannot start.
 
-
-def open_sink(environ: Mapping[str, str]) -> AnalyticsSink:
-    """Open the sink ``ANALYTICS_BACKEND`` names; ConfigError when it is unknown or cannot start."""
-    name = backend_name(environ)
+    ``credential`` signs in to Azure Monitor; by default the app's identity (AZURE_CLIENT_ID).
+    """
+    name = settings.analytics_backend
     if name in ("prometheus", "none"):
         return NullSink()
     if name == "sqlite":
         from toolweaver.observability.sqlite_sink import SqliteSink
 
-        path = environ.get("ANALYTICS_DB_PATH", "").strip() or DEFAULT_DB_PATH
-        return SqliteSink(Path(path).expanduser())
+        return SqliteSink(settings.analytics_db_path)
+    from toolweaver.observability import otel
+
     if name == "otlp":
-        from toolweaver.observability.otlp_sink import otlp_sink
+        return otel.otlp_sink(settings)
+    if credential is None:
+        from toolweaver.identity import credential_factory
 
-        return otlp_sink(environ)
-    return _azure_monitor_sink(environ)
-
-
-def _azure_monitor_sink(environ: Mapping[str, str]) -> AnalyticsSink:
-    connection = environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
-    if not connection:
-        raise ConfigError("ANALYTICS_BACKEND=azuremonitor needs APPLICATIONINSIGHTS_CONNECTION_STRING")
-    try:
-        # importlib keeps mypy from requiring the (heavy, optional) package's stubs.
-        azure = importlib.import_module("azure.monitor.opentelemetry")
-    except ImportError as exc:
-        raise ConfigError(
-            "ANALYTICS_BACKEND=azuremonitor needs the package azure-monitor-opentelemetry: "
-            "pip install azure-monitor-opentelemetry"
-        ) from exc
-    from opentelemetry import metrics
-
-    from toolweaver.observability.otlp_sink import OtelSink
-
-    # configure_azure_monitor installs the global MeterProvider; our sink meters through it.
-    azure.configure_azure_monitor(connection_string=connection)
-    return OtelSink(metrics.get_meter_provider())
+        credential = credential_factory(settings.azure_client_id)()
+    return otel.azure_monitor_sink(settings, credential)
 
 
 class RegistryBridge:
@@ -143,9 +119,14 @@ class RegistryBridge:
 class Analytics:
     """The process's sink and its bridge from the prometheus registry; flush and close pump first."""
 
-    def __init__(self, sink: AnalyticsSink, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, sink: AnalyticsSink, registry: CollectorRegistry | None = None, *, backend: str = ""
+    ) -> None:
         self.sink = sink
+        self.backend = backend
         self.bridge = RegistryBridge(registry, sink) if registry is not None else None
+        self._stop = threading.Event()
+        self._pump: threading.Thread | None = None
 
     def record(self, name: str, value: float, attributes: Mapping[str, str] | None = None) -> None:
         self.sink.record(name, value, attributes or {})
@@ -155,7 +136,23 @@ class Analytics:
             self.bridge.pump()
         self.sink.flush()
 
+    def start_pump(self, interval_s: float) -> None:
+        """Flush every ``interval_s`` on a daemon thread (push backends only: nothing to pump else)."""
+        if self.bridge is None or self._pump is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(interval_s):
+                try:
+                    self.flush()
+                except Exception:  # a collector outage must not end the pump
+                    log.warning("analytics flush failed; retrying in %.0f s", interval_s, exc_info=True)
+
+        self._pump = threading.Thread(target=loop, name="toolweaver-analytics", daemon=True)
+        self._pump.start()
+
     def close(self) -> None:
+        self._stop.set()
         try:
             self.flush()
         finally:
@@ -167,8 +164,12 @@ _process: dict[str, Analytics] = {}
 _start_lock = threading.Lock()
 
 
+def current() -> Analytics | None:
+    return _process.get("current")
+
+
 def start(
-    environ: Mapping[str, str],
+    settings: Settings,
     registry: CollectorRegistry | None = None,
     *,
     at_exit: Callable[[Callable[[], None]], object] = atexit.register,
@@ -181,17 +182,20 @@ def start(
                 from toolweaver.observability.metrics import REGISTRY
 
                 registry = REGISTRY
-            sink = open_sink(environ)
+            sink = open_sink(settings)
             # The prometheus backend is the registry itself: nothing to pump.
             bridged = None if isinstance(sink, NullSink) else registry
-            started = _process["current"] = Analytics(sink, bridged)
+            started = _process["current"] = Analytics(sink, bridged, backend=settings.analytics_backend)
+            started.start_pump(float(settings.analytics_interval))
             at_exit(shutdown)
-            log.info("analytics backend: %s", backend_name(environ))
+            log.info("analytics backend: %s", settings.analytics_backend)
         return started
 
 
 def shutdown() -> None:
     """Flush and close the process's analytics, if started; safe to call twice."""
+    from toolweaver.observability import tracing
+
     with _start_lock:
         current = _process.pop("current", None)
     if current is not None:
@@ -199,3 +203,10 @@ def shutdown() -> None:
             current.close()
         except Exception:  # shutdown must not mask the real exit reason
             log.exception("analytics shutdown failed")
+    provider = tracing.provider()
+    if provider is not None and hasattr(provider, "shutdown"):
+        tracing.install(None)
+        try:
+            provider.shutdown()  # exports the spans still batched
+        except Exception:
+            log.exception("trace provider shutdown failed")

@@ -8,13 +8,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from toolweaver.errors import ConfigError
-from toolweaver.observability.analytics import DEFAULT_DB_PATH
 from toolweaver.observability.sqlite_sink import ReportRow, report
+from toolweaver.settings import Settings
 
 
 def add_report_command(sub: Any) -> None:
@@ -24,16 +23,17 @@ def add_report_command(sub: Any) -> None:
         description="Count, sum, mean and 95th percentile per metric name over the last hours.",
     )
     p.add_argument(
-        "--db", type=Path, help=f"the analytics database (default ANALYTICS_DB_PATH or {DEFAULT_DB_PATH})"
+        "--db",
+        type=Path,
+        help="the analytics database (default: ANALYTICS_DB_PATH, else analytics.db in the cache folder)",
     )
     p.add_argument("--hours", type=float, default=24.0, help="how far back to look (default 24)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.set_defaults(handler=_cmd_report)
 
 
-def _cmd_report(args: argparse.Namespace, settings: object = None) -> int:
-    db = args.db or Path(os.environ.get("ANALYTICS_DB_PATH", "").strip() or DEFAULT_DB_PATH)
-    db = db.expanduser()
+def _cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    db = (args.db or settings.analytics_db_path).expanduser()
     if args.hours <= 0:
         raise ConfigError("--hours must be positive")
     if not db.is_file():

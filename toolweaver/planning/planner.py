@@ -23,7 +23,7 @@ from typing import Any
 from toolweaver.catalog.model import Catalog, Tool
 from toolweaver.errors import PlanningError, PlanValidationError, StorageUnavailableError
 from toolweaver.execution.plan import Plan, validate_plan
-from toolweaver.observability.metrics import PLAN_LATENCY, PLAN_TOKENS, PLANS
+from toolweaver.observability.metrics import PLAN_LATENCY, PLAN_REPAIRS, PLAN_TOKENS, PLANS
 from toolweaver.planning import prompt
 from toolweaver.planning.ports import ChatModel, ChatReply, TokenUsage
 from toolweaver.storage.cache import BlobCache, cache_key
@@ -135,6 +135,7 @@ class Planner:
         if plan is not None:
             return plan, reply.usage, False
         log.info("the model's plan is invalid (%d problems); one repair round", len(problems))
+        PLAN_REPAIRS.inc()
         repair = prompt.repair_messages(messages, reply.content, problems)
         second = await self._complete(repair, prompt.RESPONSE_FORMAT, PLAN_TEMPERATURE)
         plan, problems = _checked(second.content, allowed)

@@ -11,11 +11,12 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from toolweaver.catalog import Catalog
 from toolweaver.errors import NotFoundError, StorageError
-from toolweaver.observability.metrics import CACHE_LOOKUPS
+from toolweaver.observability.metrics import CACHE_LOOKUPS, record_build
 from toolweaver.search.embed import Embedder, OnnxEmbedder
 from toolweaver.search.engine import SearchEngine
 from toolweaver.search.fuse import FusionWeights
@@ -92,10 +93,12 @@ class SearchService:
             report = IndexReport(key, "store", None)
             CACHE_LOOKUPS.labels("index", "miss" if index is None else "hit").inc()
             if index is None:
+                started = time.perf_counter()
                 index, stats = build_index(
                     catalog, self.embedder, previous=self._previous(source), progress=progress
                 )
                 save_index(index, self.store)
+                record_build(stats, time.perf_counter() - started)
                 # Only a build moves the pointer: loading stays read-only, so an instance start
                 # costs no write.
                 self._remember(source, key)
