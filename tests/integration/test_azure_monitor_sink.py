@@ -112,6 +112,8 @@ def ingestion(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))  # trust our certificate, for this test only
     monkeypatch.setenv("APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL", "true")  # no calls to Microsoft
+    monkeypatch.setenv("APPLICATIONINSIGHTS_SDKSTATS_DISABLED", "true")  # no exporter self-reports at exit
+    monkeypatch.setenv("APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED", "true")
     try:
         yield received, f"https://127.0.0.1:{server.server_address[1]}/"
     finally:
