@@ -76,3 +76,15 @@ def test_the_readme_mentions_every_route() -> None:
     readme = (REPO_DIR / "README.md").read_text(encoding="utf-8")
     for path in document()["paths"]:
         assert path in readme, f"README does not document {path}"
+
+
+def test_keyed_operations_document_429_with_retry_after_and_health_does_not() -> None:
+    paths = document()["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            if path == "/api/health":
+                assert "429" not in operation["responses"]
+            else:
+                assert "Retry-After" in operation["responses"]["429"]["headers"], (path, method)

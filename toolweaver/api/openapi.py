@@ -62,7 +62,7 @@ def _operation(route: Route, method: str, operation: Operation, schemas: dict[st
         "tags": [route.tag],
         "security": [] if route.anonymous else [{"functionKey": []}, {"functionKeyQuery": []}],
         "parameters": _parameters(route, operation),
-        "responses": _responses(operation),
+        "responses": _responses(operation, limited=not route.anonymous),
     }
     if operation.body is not None:
         schema = operation.body.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -91,9 +91,20 @@ def _parameters(route: Route, operation: Operation) -> list[dict[str, Any]]:
     return params
 
 
-def _responses(operation: Operation) -> dict[str, Any]:
+def _responses(operation: Operation, *, limited: bool) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     responses: dict[str, Any] = {}
+    if limited:
+        responses["429"] = {
+            "description": "more requests from this caller than REQUESTS_PER_MINUTE or REQUESTS_PER_HOUR",
+            "headers": {
+                "Retry-After": {
+                    "description": "seconds until the window opens",
+                    "schema": {"type": "integer"},
+                }
+            },
+            "content": problem,
+        }
     for status, text in operation.responses.items():
         if status == 204:
             responses[str(status)] = {"description": text}
