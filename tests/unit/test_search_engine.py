@@ -14,7 +14,15 @@ from tests.fakes import FakeEmbedder
 from toolweaver.catalog import Catalog, Tool, load_catalog
 from toolweaver.errors import SearchError
 from toolweaver.search.documents import bm25_tokens, dense_text
-from toolweaver.search.engine import MAX_QUERY_CHARS, MAX_TOP_K, SEARCH_MODES, SearchEngine, SearchHit
+from toolweaver.search.engine import (
+    COSINE_BLOCK_ROWS,
+    MAX_QUERY_CHARS,
+    MAX_TOP_K,
+    SEARCH_MODES,
+    SearchEngine,
+    SearchHit,
+    cosines,
+)
 from toolweaver.search.fuse import FusionWeights, clauses
 from toolweaver.search.index import build_index
 from toolweaver.search.service import SearchService
@@ -334,17 +342,37 @@ def test_dense_scores_are_cosines_of_the_query(
         assert hit.bm25 == 0.0
 
 
-def test_hybrid_embeds_the_request_alone_then_its_clauses_together(demo: Catalog) -> None:
+def test_hybrid_embeds_the_request_and_its_clauses_in_one_call(demo: Catalog) -> None:
     embedder = FakeEmbedder()
     engine = SearchEngine(demo, build_index(demo, embedder)[0], embedder)
     embedder.reset_counts()
     query = "stock price of Apple and search the web for recent news"
     engine.search(query)
-    assert embedder.calls == 2  # int8 activations are scaled per batch: the request gets its own run
+    # One call: the embedder runs each text alone but on all its workers at once.
+    assert embedder.calls == 1
     assert embedder.embedded == [query, *clauses(query)]
     embedder.reset_counts()
     engine.search("stock price of Apple")
-    assert embedder.calls == 1
+    assert (embedder.calls, embedder.embedded) == (1, ["stock price of Apple"])
+
+
+@pytest.mark.parametrize(
+    ("rows", "vectors"),
+    [
+        pytest.param(10, 1, id="fewer-rows-than-a-block"),
+        pytest.param(COSINE_BLOCK_ROWS, 2, id="one-full-block"),
+        pytest.param(2 * COSINE_BLOCK_ROWS + 7, 5, id="blocks-and-a-remainder"),
+        pytest.param(0, 3, id="empty-catalog"),
+        pytest.param(40, 0, id="no-vectors"),
+    ],
+)
+def test_cosines_are_the_matrix_product(rows: int, vectors: int) -> None:
+    rng = np.random.default_rng(rows * 10 + vectors)
+    matrix = rng.standard_normal((rows, 24)).astype(np.float32)
+    queries = rng.standard_normal((vectors, 24)).astype(np.float32)
+    out = cosines(matrix, queries)
+    assert out.shape == (vectors, rows) and out.dtype == np.float32
+    np.testing.assert_allclose(out, queries @ matrix.T, rtol=1e-5, atol=1e-5)
 
 
 def test_hybrid_reports_both_signals(engine: SearchEngine) -> None:
