@@ -65,6 +65,34 @@ def test_a_texts_vector_does_not_depend_on_its_neighbours(model_dir: Path) -> No
     np.testing.assert_array_equal(alone, together)  # incremental and full index builds agree
 
 
+def test_longest_texts_start_first_and_rows_keep_the_input_order(model_dir: Path) -> None:
+    embedder = OnnxEmbedder(model_dir, threads=2)
+    texts = ["x", "short text", HELD_OUT[2], "a much longer text than the others " * 4, HELD_OUT[0]]
+    started: list[str] = []
+    run_alone = embedder._pooled
+
+    def recording(text: str) -> np.ndarray:
+        started.append(text)
+        return run_alone(text)
+
+    embedder._pooled = recording  # type: ignore[method-assign]
+    vectors = embedder.embed(texts)
+    by_length = sorted(texts, key=len, reverse=True)
+    # Two workers take the two longest texts first, so the short ones fill in at the end.
+    assert set(started[:2]) == set(by_length[:2])
+    assert sorted(started) == sorted(texts)
+    for text, vector in zip(texts, vectors, strict=True):
+        np.testing.assert_array_equal(vector, embedder.embed([text])[0])
+
+
+def test_fingerprint_covers_the_model_files_and_the_token_limit(model_dir: Path) -> None:
+    manifest = json.loads((model_dir / MANIFEST).read_text())
+    default, again = OnnxEmbedder(model_dir), OnnxEmbedder(model_dir, threads=2)
+    shorter = OnnxEmbedder(model_dir, max_length=128)
+    assert default.fingerprint == again.fingerprint  # threads do not change a vector
+    assert len({default.fingerprint, shorter.fingerprint, manifest["fingerprint"]}) == 3
+
+
 def test_similar_texts_are_closer_than_unrelated_ones(model_dir: Path) -> None:
     a, b, c = OnnxEmbedder(model_dir).embed(
         ["send an email to my boss", "compose and send a mail message", "convert 3 miles to kilometres"]
