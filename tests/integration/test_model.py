@@ -85,6 +85,27 @@ def test_longest_texts_start_first_and_rows_keep_the_input_order(model_dir: Path
         np.testing.assert_array_equal(vector, embedder.embed([text])[0])
 
 
+@pytest.mark.parametrize("failing", [pytest.param(0, id="longest-text"), pytest.param(3, id="shortest-text")])
+def test_a_failing_text_fails_the_call_and_leaves_the_embedder_usable(model_dir: Path, failing: int) -> None:
+    embedder = OnnxEmbedder(model_dir, threads=2)
+    texts = ["a much longer text than the others " * 4, HELD_OUT[2], "short text", "x"]
+    run_alone = embedder._pooled
+    started: list[str] = []
+
+    def flaky(text: str) -> np.ndarray:
+        started.append(text)
+        if text == texts[failing]:
+            raise ModelError("boom")
+        return run_alone(text)
+
+    embedder._pooled = flaky  # type: ignore[method-assign]
+    with pytest.raises(ModelError, match="boom"):
+        embedder.embed(texts)
+    assert texts[failing] in started
+    embedder._pooled = run_alone  # type: ignore[method-assign]
+    assert embedder.embed(texts).shape == (4, embedder.dimension)  # the pool still works
+
+
 def test_fingerprint_covers_the_model_files_and_the_token_limit(model_dir: Path) -> None:
     manifest = json.loads((model_dir / MANIFEST).read_text())
     default, again = OnnxEmbedder(model_dir), OnnxEmbedder(model_dir, threads=2)
