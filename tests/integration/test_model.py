@@ -9,9 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from toolweaver.catalog import load_catalog
 from toolweaver.errors import ModelError
 from toolweaver.search.embed import MANIFEST, OnnxEmbedder
 from toolweaver.search.export import MIN_MEAN_COSINE, PARITY_TEXTS, export_model, resolve_source
+from toolweaver.search.service import SearchService
+from toolweaver.settings import DEMO_CATALOG, Settings
+from toolweaver.storage import FileSystemBlobStore
 
 pytestmark = pytest.mark.model
 
@@ -112,6 +116,24 @@ def test_fingerprint_covers_the_model_files_and_the_token_limit(model_dir: Path)
     shorter = OnnxEmbedder(model_dir, max_length=128)
     assert default.fingerprint == again.fingerprint  # threads do not change a vector
     assert len({default.fingerprint, shorter.fingerprint, manifest["fingerprint"]}) == 3
+
+
+def test_another_token_limit_builds_its_own_index_and_reuses_no_vector(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    catalog = load_catalog(DEMO_CATALOG)
+    store = FileSystemBlobStore(tmp_path)
+
+    def engine(max_length: int) -> tuple[str, int | None]:
+        settings = Settings(
+            embedding_model_dir=model_dir, index_cache_dir=tmp_path, embedding_max_length=max_length
+        )
+        _, report = SearchService(settings, store).engine(catalog, source="demo")
+        return report.source, report.stats.embedded if report.stats else None
+
+    assert engine(256) == ("built", len(catalog))
+    assert engine(256) == ("store", None)
+    assert engine(64) == ("built", len(catalog))  # an index of 256-token vectors is not served
 
 
 def test_similar_texts_are_closer_than_unrelated_ones(model_dir: Path) -> None:
