@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,22 @@ def test_a_failing_text_fails_the_call_and_leaves_the_embedder_usable(model_dir:
     assert texts[failing] in started
     embedder._pooled = run_alone  # type: ignore[method-assign]
     assert embedder.embed(texts).shape == (4, embedder.dimension)  # the pool still works
+
+
+def test_a_call_does_not_wait_for_helpers_busy_with_other_calls(model_dir: Path) -> None:
+    embedder = OnnxEmbedder(model_dir, threads=2)
+    release = threading.Event()
+    blocker = embedder._parallel().submit(release.wait, 30)  # the only helper is taken
+    done: list[np.ndarray] = []
+    caller = threading.Thread(target=lambda: done.append(embedder.embed(list(HELD_OUT))))
+    caller.start()
+    caller.join(timeout=15)
+    finished = not caller.is_alive()
+    release.set()
+    blocker.result()
+    caller.join()
+    assert finished, "embed waited for a helper that was busy elsewhere"
+    np.testing.assert_array_equal(done[0], embedder.embed(list(HELD_OUT)))
 
 
 def test_fingerprint_covers_the_model_files_and_the_token_limit(model_dir: Path) -> None:

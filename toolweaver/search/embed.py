@@ -141,7 +141,9 @@ class OnnxEmbedder:
             with lock:
                 pending = iter(())  # after a failure here, the helpers stop at their next text
             for future in futures:
-                future.result()
+                # A helper still queued (the workers busy with other calls) has nothing left to do.
+                if not future.cancel():
+                    future.result()
         return _normalize(out)
 
     def _pooled(self, text: str) -> npt.NDArray[np.float32]:
