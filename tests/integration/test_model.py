@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from toolweaver.catalog import load_catalog
 from toolweaver.errors import ModelError
 from toolweaver.search.embed import MANIFEST, OnnxEmbedder
 from toolweaver.search.export import MIN_MEAN_COSINE, PARITY_TEXTS, export_model, resolve_source
+from toolweaver.search.service import SearchService
+from toolweaver.settings import DEMO_CATALOG, Settings
+from toolweaver.storage import FileSystemBlobStore
 
 pytestmark = pytest.mark.model
 
@@ -63,6 +68,89 @@ def test_a_texts_vector_does_not_depend_on_its_neighbours(model_dir: Path) -> No
     alone = embedder.embed([HELD_OUT[0]])[0]
     together = embedder.embed([PARITY_TEXTS[-1], HELD_OUT[0], "x"])[1]
     np.testing.assert_array_equal(alone, together)  # incremental and full index builds agree
+
+
+def test_longest_texts_start_first_and_rows_keep_the_input_order(model_dir: Path) -> None:
+    embedder = OnnxEmbedder(model_dir, threads=2)
+    texts = ["x", "short text", HELD_OUT[2], "a much longer text than the others " * 4, HELD_OUT[0]]
+    started: list[str] = []
+    run_alone = embedder._pooled
+
+    def recording(text: str) -> np.ndarray:
+        started.append(text)
+        return run_alone(text)
+
+    embedder._pooled = recording  # type: ignore[method-assign]
+    vectors = embedder.embed(texts)
+    by_length = sorted(texts, key=len, reverse=True)
+    # Two workers take the two longest texts first, so the short ones fill in at the end.
+    assert set(started[:2]) == set(by_length[:2])
+    assert sorted(started) == sorted(texts)
+    for text, vector in zip(texts, vectors, strict=True):
+        np.testing.assert_array_equal(vector, embedder.embed([text])[0])
+
+
+@pytest.mark.parametrize("failing", [pytest.param(0, id="longest-text"), pytest.param(3, id="shortest-text")])
+def test_a_failing_text_fails_the_call_and_leaves_the_embedder_usable(model_dir: Path, failing: int) -> None:
+    embedder = OnnxEmbedder(model_dir, threads=2)
+    texts = ["a much longer text than the others " * 4, HELD_OUT[2], "short text", "x"]
+    run_alone = embedder._pooled
+    started: list[str] = []
+
+    def flaky(text: str) -> np.ndarray:
+        started.append(text)
+        if text == texts[failing]:
+            raise ModelError("boom")
+        return run_alone(text)
+
+    embedder._pooled = flaky  # type: ignore[method-assign]
+    with pytest.raises(ModelError, match="boom"):
+        embedder.embed(texts)
+    assert texts[failing] in started
+    embedder._pooled = run_alone  # type: ignore[method-assign]
+    assert embedder.embed(texts).shape == (4, embedder.dimension)  # the pool still works
+
+
+def test_a_call_does_not_wait_for_helpers_busy_with_other_calls(model_dir: Path) -> None:
+    embedder = OnnxEmbedder(model_dir, threads=2)
+    release = threading.Event()
+    blocker = embedder._parallel().submit(release.wait, 30)  # the only helper is taken
+    done: list[np.ndarray] = []
+    caller = threading.Thread(target=lambda: done.append(embedder.embed(list(HELD_OUT))))
+    caller.start()
+    caller.join(timeout=15)
+    finished = not caller.is_alive()
+    release.set()
+    blocker.result()
+    caller.join()
+    assert finished, "embed waited for a helper that was busy elsewhere"
+    np.testing.assert_array_equal(done[0], embedder.embed(list(HELD_OUT)))
+
+
+def test_fingerprint_covers_the_model_files_and_the_token_limit(model_dir: Path) -> None:
+    manifest = json.loads((model_dir / MANIFEST).read_text())
+    default, again = OnnxEmbedder(model_dir), OnnxEmbedder(model_dir, threads=2)
+    shorter = OnnxEmbedder(model_dir, max_length=128)
+    assert default.fingerprint == again.fingerprint  # threads do not change a vector
+    assert len({default.fingerprint, shorter.fingerprint, manifest["fingerprint"]}) == 3
+
+
+def test_another_token_limit_builds_its_own_index_and_reuses_no_vector(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    catalog = load_catalog(DEMO_CATALOG)
+    store = FileSystemBlobStore(tmp_path)
+
+    def engine(max_length: int) -> tuple[str, int | None]:
+        settings = Settings(
+            embedding_model_dir=model_dir, index_cache_dir=tmp_path, embedding_max_length=max_length
+        )
+        _, report = SearchService(settings, store).engine(catalog, source="demo")
+        return report.source, report.stats.embedded if report.stats else None
+
+    assert engine(256) == ("built", len(catalog))
+    assert engine(256) == ("store", None)
+    assert engine(64) == ("built", len(catalog))  # an index of 256-token vectors is not served
 
 
 def test_similar_texts_are_closer_than_unrelated_ones(model_dir: Path) -> None:

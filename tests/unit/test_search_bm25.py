@@ -153,6 +153,24 @@ def test_matched_terms_agree_with_positive_scores() -> None:
             assert contained == (index.scores([term])[doc_id] > 0), (term, doc_id)
 
 
+@pytest.mark.parametrize(
+    "doc_ids",
+    [
+        pytest.param([5, 0, 2, 3], id="unsorted"),
+        pytest.param([2, 2], id="repeated"),
+        pytest.param([len(CORPUS) - 1], id="last-document"),
+        pytest.param([], id="none"),
+    ],
+)
+def test_matched_terms_of_several_documents_equal_one_at_a_time(doc_ids: list[int]) -> None:
+    index = BM25Index.build(CORPUS)
+    query = ["price", "email", "weather", "nothing", "email", "filter"]
+    assert index.matched_terms_of(query, doc_ids) == [index.matched_terms(query, d) for d in doc_ids]
+    assert index.matched_terms_of(query, doc_ids) == [
+        [t for t in dict.fromkeys(query) if t in CORPUS[d]] for d in doc_ids
+    ]
+
+
 def test_state_round_trip_through_json_and_npy_gives_identical_scores(tmp_path: Path) -> None:
     index = BM25Index.build(CORPUS, k1=1.5, b=0.4)
     header, arrays = index.to_state()

@@ -14,7 +14,15 @@ from tests.fakes import FakeEmbedder
 from toolweaver.catalog import Catalog, Tool, load_catalog
 from toolweaver.errors import SearchError
 from toolweaver.search.documents import bm25_tokens, dense_text
-from toolweaver.search.engine import MAX_QUERY_CHARS, MAX_TOP_K, SEARCH_MODES, SearchEngine, SearchHit
+from toolweaver.search.engine import (
+    MAX_QUERY_CHARS,
+    MAX_TOP_K,
+    ONE_THREAD_PRODUCT,
+    SEARCH_MODES,
+    SearchEngine,
+    SearchHit,
+    cosines,
+)
 from toolweaver.search.fuse import FusionWeights, clauses
 from toolweaver.search.index import build_index
 from toolweaver.search.service import SearchService
@@ -334,17 +342,53 @@ def test_dense_scores_are_cosines_of_the_query(
         assert hit.bm25 == 0.0
 
 
-def test_hybrid_embeds_the_request_alone_then_its_clauses_together(demo: Catalog) -> None:
+def test_hybrid_embeds_the_request_and_its_clauses_in_one_call(demo: Catalog) -> None:
     embedder = FakeEmbedder()
     engine = SearchEngine(demo, build_index(demo, embedder)[0], embedder)
     embedder.reset_counts()
     query = "stock price of Apple and search the web for recent news"
     engine.search(query)
-    assert embedder.calls == 2  # int8 activations are scaled per batch: the request gets its own run
+    # One call: the embedder runs each text alone but on all its workers at once.
+    assert embedder.calls == 1
     assert embedder.embedded == [query, *clauses(query)]
     embedder.reset_counts()
     engine.search("stock price of Apple")
-    assert embedder.calls == 1
+    assert (embedder.calls, embedder.embedded) == (1, ["stock price of Apple"])
+
+
+@pytest.mark.parametrize(
+    ("rows", "vectors", "dimension"),
+    [
+        pytest.param(10, 1, 24, id="fewer-rows-than-a-block"),
+        pytest.param(ONE_THREAD_PRODUCT // (2 * 32), 2, 32, id="one-full-block"),
+        pytest.param(2 * ONE_THREAD_PRODUCT // (5 * 48) + 7, 5, 48, id="blocks-and-a-remainder"),
+        pytest.param(3, 1, ONE_THREAD_PRODUCT + 1, id="one-row-per-block"),
+        pytest.param(0, 3, 24, id="empty-catalog"),
+        pytest.param(40, 0, 24, id="no-vectors"),
+    ],
+)
+def test_cosines_are_the_matrix_product(rows: int, vectors: int, dimension: int) -> None:
+    rng = np.random.default_rng(rows * 10 + vectors)
+    matrix = rng.standard_normal((rows, dimension)).astype(np.float32)
+    queries = rng.standard_normal((vectors, dimension)).astype(np.float32)
+    out = cosines(matrix, queries)
+    assert out.shape == (vectors, rows) and out.dtype == np.float32
+    np.testing.assert_allclose(out, queries @ matrix.T, rtol=1e-4, atol=1e-3)
+
+
+def test_cosines_hand_blas_only_products_it_keeps_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[int] = []
+    real = np.matmul
+
+    def recording(a: np.ndarray, b: np.ndarray, **kwargs: np.ndarray) -> np.ndarray:
+        sizes.append(a.shape[0] * a.shape[1] * b.shape[1])
+        return real(a, b, **kwargs)
+
+    monkeypatch.setattr(np, "matmul", recording)
+    matrix = np.ones((10_000, 384), dtype=np.float32)
+    cosines(matrix, np.ones((5, 384), dtype=np.float32))
+    assert sizes and max(sizes) <= ONE_THREAD_PRODUCT
+    assert sum(sizes) == 10_000 * 384 * 5
 
 
 def test_hybrid_reports_both_signals(engine: SearchEngine) -> None:

@@ -57,12 +57,19 @@ def clauses(query: str) -> list[str]:
 
 
 def standardize(scores: FloatArray) -> FloatArray:
-    std = float(scores.std()) if len(scores) else 0.0
+    """(scores - mean) / std, over the whole catalog; zeros when every score is the same."""
+    if not len(scores):
+        return np.zeros(0, dtype=np.float32)
+    centered: FloatArray = scores - scores.mean()
+    std = float(np.sqrt(np.square(centered).mean()))  # what ndarray.std computes, without a 2nd mean
     if std < 1e-9:
         return np.zeros(len(scores), dtype=np.float32)
-    standardized: FloatArray = ((scores - scores.mean()) / std).astype(np.float32)
-    return standardized
+    centered /= np.float32(std)
+    return centered
 
 
 def combine(bm25: FloatArray, dense: FloatArray, bm25_weight: float) -> FloatArray:
-    return (bm25_weight * standardize(bm25) + (1.0 - bm25_weight) * standardize(dense)).astype(np.float32)
+    out = standardize(bm25)
+    out *= np.float32(bm25_weight)
+    out += np.float32(1.0 - bm25_weight) * standardize(dense)
+    return out
