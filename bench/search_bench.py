@@ -12,6 +12,7 @@ Progress goes to stderr. Timing-sensitive phases run in their own processes, one
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -50,6 +51,7 @@ from _quality import run_quality  # noqa: E402
 from _report import ColdStats, Results, render  # noqa: E402
 
 from toolweaver.catalog import Catalog, dump_catalog  # noqa: E402
+from toolweaver.observability.tracking import log_run  # noqa: E402
 from toolweaver.settings import Settings  # noqa: E402
 
 T = TypeVar("T")
@@ -307,6 +309,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     plan.out.write_text(render(results) + existing_sections(plan.out), encoding="utf-8")
     log(f"wrote {plan.out}")
+    figures = {
+        "quality": {row.dataset.label: row.scores for row in results.quality},
+        "cold": {side: dataclasses.asdict(stats) for side, stats in results.cold.items()},
+        "build": results.build,
+        "warm": results.warm,
+    }
+    config = {"quick": plan.quick, "threads": plan.threads, "large": plan.large, **results.header}
+    log_run("search-bench", config, figures)
     return 0
 
 
