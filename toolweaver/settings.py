@@ -17,6 +17,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 DEFAULT_MODEL_DIR = REPO_DIR / "models" / "all-MiniLM-L6-v2"
 DEMO_CATALOG = PACKAGE_DIR / "catalog" / "demo_catalog.yaml"
+ANALYTICS_BACKENDS = ("prometheus", "otlp", "azuremonitor", "sqlite", "none")
 
 
 def _default_cache_dir() -> Path:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -26,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from toolweaver.errors import NotFoundError, PreconditionFailedError, StorageError
+from toolweaver.storage.conflicts import backoff_after_conflict
 from toolweaver.storage.ports import BlobStore
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class SkillStatsStore:
                     self.store.put(key, data, if_match=etag)
                 return changed
             except PreconditionFailedError:
-                time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))  # noqa: S311  # nosec B311
+                time.sleep(backoff_after_conflict(attempt))
         raise StorageError(
             f"the stats of skill {name!r} are changing too fast: gave up after repeated conflicts"
         )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ from pathlib import Path
 from toolweaver.catalog.loaders import load_catalog
 from toolweaver.catalog.model import Catalog, Tool
 from toolweaver.errors import CatalogError, NotFoundError, PreconditionFailedError, StorageError
+from toolweaver.storage.conflicts import backoff_after_conflict
 from toolweaver.storage.ports import BlobStore
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class CatalogStore:
                 written = self._write(catalog, number, head_etag)
             except PreconditionFailedError:
                 log.info("another writer moved the catalog to version %d first; re-applying", number)
-                self._sleep(_backoff(attempt))
+                self._sleep(backoff_after_conflict(attempt))
                 continue
             with self._lock:
                 self._current, self._checked_at = written, self._clock()
@@ -199,12 +199,6 @@ class CatalogStore:
                     self.store.delete(key)
         except (StorageError, ValueError) as exc:
             log.debug("catalog versions not pruned: %s", exc)
-
-
-def _backoff(attempt: int) -> float:
-    """Seconds to wait after the ``attempt``-th lost race: exponential, capped, fully jittered,
-    so writers that collided once do not collide again in lockstep."""
-    return random.uniform(0, min(0.5, 0.01 * 2**attempt))  # noqa: S311  # nosec B311 - not crypto
 
 
 def tool_etag(tool: Tool) -> str:

@@ -39,10 +39,23 @@ def services() -> Services:
 def start_operations(settings: Settings) -> None:
     """Once per process: log format and context ids, then the analytics backend and its traces.
 
+    The push backends (otlp, azuremonitor) import the OpenTelemetry SDK and their exporter, about
+    0.4 s, so they start on a thread: neither the worker's import of the app nor the first request
+    waits. Metrics counted meanwhile are in the registry and reach the backend with its first push;
+    only spans of the requests answered before it is up are not recorded.
     A backend that cannot start (a bad collector URL, a missing package) is logged, not raised:
     the API keeps serving without it, and health names the backend in use.
     """
     logs.configure(settings.log_format)
+    if settings.analytics_backend in ("otlp", "azuremonitor"):
+        threading.Thread(
+            target=_start_analytics, args=(settings,), name="toolweaver-analytics-start", daemon=True
+        ).start()
+    else:
+        _start_analytics(settings)
+
+
+def _start_analytics(settings: Settings) -> None:
     try:
         analytics.start(settings)
     except ToolWeaverError as exc:

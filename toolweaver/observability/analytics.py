@@ -24,11 +24,11 @@ from typing import Any, Protocol, runtime_checkable
 
 from prometheus_client import CollectorRegistry
 
-from toolweaver.settings import Settings
+from toolweaver.settings import ANALYTICS_BACKENDS, Settings
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("prometheus", "otlp", "azuremonitor", "sqlite", "none")
+BACKENDS = ANALYTICS_BACKENDS
 COUNTER_SUFFIXES = ("_total", "_count", "_sum")
 DEFAULT_INTERVAL_S = 15.0
 

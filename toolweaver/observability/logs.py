@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from toolweaver.observability.tracing import current_trace_id
+
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("toolweaver_request_id", default="")
 JOB_ID: contextvars.ContextVar[str] = contextvars.ContextVar("toolweaver_job_id", default="")
 # What a caller may send as X-Request-Id: short and plain, so it is safe in logs and headers.
@@ -47,18 +49,12 @@ def bound(var: contextvars.ContextVar[str], value: str) -> Iterator[str]:
         var.reset(token)
 
 
-def _trace_id() -> str:
-    from toolweaver.observability.tracing import current_trace_id
-
-    return current_trace_id()
-
-
 def _with_context(factory: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
     def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = factory(*args, **kwargs)
         record.request_id = REQUEST_ID.get()
         record.job_id = JOB_ID.get()
-        record.trace_id = _trace_id()
+        record.trace_id = current_trace_id()
         return record
 
     return make
