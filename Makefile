@@ -69,11 +69,12 @@ iac: $(STAMP) model iac-setup  ## infra checks only: Bicep parse and properties,
 package-check: model iac-setup  ## list the deployment package from .funcignore, check it, print its size
 	$(IAC_VENV)/bin/python scripts/package_check.py
 
-bench: setup model  ## search, HTTP, sandbox and observability benchmarks; write bench/RESULTS.md
+bench: setup model  ## search, HTTP, sandbox, observability and model-graph benchmarks; write bench/RESULTS.md
 	$(PY) bench/search_bench.py
 	$(PY) bench/http_bench.py
 	$(PY) bench/sandbox_bench.py
 	$(PY) bench/observability_bench.py
+	$(PY) bench/graph_variants.py
 
 clean:
 	rm -rf $(VENV) $(IAC_VENV) $(MODEL_DIR) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache

@@ -30,3 +30,11 @@ def git_commit() -> tuple[str, bool] | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return head.stdout.strip(), bool(dirty)
+
+
+def commit_label() -> str:
+    """The commit the numbers belong to, as a report prints it."""
+    found = git_commit()
+    if found is None:
+        return "unknown (not a git checkout)"
+    return found[0] + (" + uncommitted changes in toolweaver/" if found[1] else "")

@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: the package is used from the repo, not installed
     sys.path.insert(0, str(REPO))
 
-from _provenance import cpu_model, git_commit  # noqa: E402 - bench/ is sys.path[0] when run as a script
+from _provenance import commit_label, cpu_model  # noqa: E402 - bench/ is sys.path[0] when run as a script
 from _sections import replace_section  # noqa: E402
 
 from toolweaver.devhost.azurite import Azurite  # noqa: E402
@@ -362,13 +362,6 @@ def measure(
 # Report
 
 
-def commit() -> str:
-    found = git_commit()
-    if found is None:
-        return "unknown (not a git checkout)"
-    return found[0] + (" + uncommitted changes in toolweaver/" if found[1] else "")
-
-
 def _ms(value: float) -> str:
     return f"{value:,.1f}"
 
@@ -394,7 +387,7 @@ def render(
         "",
         f"- **Date**: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- **Machine**: {cpus} CPUs, {cpu_model()} (platform.processor: {platform.processor() or 'empty'})",
-        f"- **Commit**: {commit()}",
+        f"- **Commit**: {commit_label()}",
         f"- **Command**: `{shlex.join([str(shown), 'bench/http_bench.py', *argv])}`",
         f"- **Load**: {concurrency} concurrent keep-alive connections (aiohttp, in the benchmark process), "
         f"{seconds:g} s per workload, each connection sending its next request when the last answer "

@@ -40,7 +40,7 @@ if str(REPO) not in sys.path:  # run as a script: the package is used from the r
     sys.path.insert(0, str(REPO))
 
 from _common import DEFAULT_DATASETS, latency_queries, log, synthetic_catalog, union_tools  # noqa: E402
-from _provenance import cpu_model, git_commit  # noqa: E402 - bench/ is sys.path[0] as a script
+from _provenance import commit_label, cpu_model  # noqa: E402 - bench/ is sys.path[0] as a script
 from _sections import replace_section  # noqa: E402
 
 from toolweaver.api.http import ApiRequest, ApiResponse, json_response  # noqa: E402
@@ -215,8 +215,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def render(results: dict[str, Any], args: argparse.Namespace, load: tuple[float, float]) -> str:
-    commit = git_commit()
-    code = f"commit {commit[0]}{' + local changes' if commit[1] else ''}" if commit else "unknown commit"
+    code = f"commit {commit_label()}"
     searches = results["search_ms"]
     reference_name = next(iter(searches))  # the large catalog when there is one
     reference = searches[reference_name]

@@ -46,7 +46,7 @@ from _common import (  # noqa: E402 - needs the repo root on sys.path
     synthetic_catalog,
     union_tools,
 )
-from _provenance import cpu_model, git_commit  # noqa: E402
+from _provenance import commit_label, cpu_model  # noqa: E402
 from _quality import run_quality  # noqa: E402
 from _report import ColdStats, Results, render  # noqa: E402
 
@@ -238,14 +238,10 @@ def machine_header(plan: Plan, argv: Sequence[str], load_before: float, version:
 
 def code_version() -> str:
     """The commit, whether toolweaver/ differs from it, and the model: what these numbers belong to."""
-    found = git_commit()
-    if found is None:
-        return "unknown (not a git checkout)"
     manifest = Settings.from_env().embedding_model_dir / "toolweaver-model.json"
     model = json.loads(manifest.read_text(encoding="utf-8"))
-    changes = " + uncommitted changes in toolweaver/" if found[1] else ""
     model_text = f"model {model['fingerprint'][:12]} ({model.get('quantization', 'unknown quantization')})"
-    return f"commit {found[0]}{changes}; {model_text}"
+    return f"commit {commit_label()}; {model_text}"
 
 
 def timed(timings: Timings, name: str, work: Callable[[], T]) -> T:

@@ -40,7 +40,7 @@ if str(REPO) not in sys.path:  # run as a script: the package is used from the r
     sys.path.insert(0, str(REPO))
 
 from _common import BENCH_DIR, DEFAULT_DATASETS, latency_queries, log, synthetic_catalog, union_tools  # noqa: E402
-from _provenance import cpu_model, git_commit  # noqa: E402
+from _provenance import commit_label, cpu_model  # noqa: E402
 from _sections import replace_section  # noqa: E402
 
 from toolweaver.search.documents import dense_text  # noqa: E402
@@ -295,8 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     index, _ = build_index(catalog, embedder)
     log("warm split")
     split = warm_split(SearchEngine(catalog, index, embedder), queries)
-    found = git_commit()
-    commit = "unknown" if found is None else found[0] + (" + changes in toolweaver/" if found[1] else "")
+    commit = commit_label()
     command = shlex.join([".venv/bin/python", "bench/search_profile.py", *(argv or sys.argv[1:])])
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load_after = os.getloadavg()[0]

@@ -97,7 +97,7 @@ def export_model(model: str | None, out_dir: Path, *, min_cosine: float = MIN_ME
         staged = Path(tmp) / "model"
         _export_int8(source, Path(tmp), staged)
         max_length = _max_seq_length(source)
-        reference = _reference_embeddings(source)  # first: its width is the manifest's dimension
+        reference = reference_embeddings(source)  # first: its width is the manifest's dimension
         manifest = _write_manifest(staged, source, max_length, dimension=reference.shape[1])
         ours = OnnxEmbedder(staged, threads=os.cpu_count() or 1).embed(PARITY_TEXTS)
         cosines = np.sum(ours * reference, axis=1)
@@ -137,28 +137,39 @@ def _require_export_tools() -> None:
 
 
 def _export_int8(source: Path, workdir: Path, staged: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    fp32 = export_fp32(source, workdir / "fp32")
+    staged.mkdir()
+    quantize_int8(fp32, staged / MODEL_FILE)
+    shutil.copy2(source / TOKENIZER_FILE, staged / TOKENIZER_FILE)
+
+
+def export_fp32(source: Path, dest: Path) -> Path:
+    """The float ONNX graph of ``source`` in ``dest`` (optimum's export); returns the model file."""
     from optimum.onnxruntime import ORTModelForFeatureExtraction
 
-    fp32 = workdir / "fp32"
     log.info("exporting %s to ONNX", source)
     with warnings.catch_warnings():
         # The tracer warns about constants that are constant for this model; parity is checked below.
         warnings.simplefilter("ignore")
-        ORTModelForFeatureExtraction.from_pretrained(str(source), export=True).save_pretrained(str(fp32))
-    staged.mkdir()
-    # Dynamic int8 with per-channel signed weights (per-tensor loses too much: cosine 0.966 vs 0.99),
-    # and only the weight matrices: quantizing attention's activation-by-activation products too
-    # costs a requantization per call, which made indexing 2x slower and parity slightly worse.
+        ORTModelForFeatureExtraction.from_pretrained(str(source), export=True).save_pretrained(str(dest))
+    return dest / "model.onnx"
+
+
+def quantize_int8(fp32: Path, dest: Path, *, op_types: tuple[str, ...] = ("MatMul", "Gather")) -> None:
+    """Dynamic int8 with per-channel signed weights (per-tensor loses too much: cosine 0.966 vs 0.99),
+    and only the weight matrices: quantizing attention's activation-by-activation products too
+    costs a requantization per call, which made indexing 2x slower and parity slightly worse."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     quantize_dynamic(
-        str(fp32 / "model.onnx"),
-        str(staged / MODEL_FILE),
-        op_types_to_quantize=["MatMul", "Gather"],
+        str(fp32),
+        str(dest),
+        op_types_to_quantize=list(op_types),
         per_channel=True,
         weight_type=QuantType.QInt8,
-        extra_options={"MatMulConstBOnly": True},
+        # A graph with onnxruntime's fused operators has outputs shape inference cannot type.
+        extra_options={"MatMulConstBOnly": True, "DefaultTensorType": 1},
     )
-    shutil.copy2(source / TOKENIZER_FILE, staged / TOKENIZER_FILE)
 
 
 def _max_seq_length(source: Path) -> int:
@@ -185,11 +196,14 @@ def _write_manifest(staged: Path, source: Path, max_length: int, *, dimension: i
     return manifest
 
 
-def _reference_embeddings(source: Path) -> np.ndarray[Any, np.dtype[np.float32]]:
+def reference_embeddings(
+    source: Path, texts: tuple[str, ...] = PARITY_TEXTS
+) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """Unit vectors from sentence-transformers itself: what an export has to match."""
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(source), device="cpu")
-    vectors = model.encode(list(PARITY_TEXTS), normalize_embeddings=True, convert_to_numpy=True)
+    vectors = model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
     return np.asarray(vectors, dtype=np.float32)
 
 
