@@ -149,7 +149,7 @@ def export_fp32(source: Path, dest: Path) -> Path:
 
     log.info("exporting %s to ONNX", source)
     with warnings.catch_warnings():
-        # The tracer warns about constants that are constant for this model; parity is checked below.
+        # The tracer warns about constants that are constant for this model; export_model checks parity.
         warnings.simplefilter("ignore")
         ORTModelForFeatureExtraction.from_pretrained(str(source), export=True).save_pretrained(str(dest))
     return dest / "model.onnx"
