@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import shlex
 import subprocess  # nosec B404 - runs git on this checkout only
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,3 +42,15 @@ def commit_label() -> str:
     if found is None:
         return "unknown (not a git checkout)"
     return found[0] + (" + uncommitted changes in toolweaver/" if found[1] else "")
+
+
+def run_header(script: str, argv: Sequence[str], load_before: float, *, command_note: str = "") -> list[str]:
+    """A report's provenance lines: when, on what and from which commit, the command, and the load."""
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    command = shlex.join([".venv/bin/python", script, *argv])
+    return [
+        f"- **Date**: {date}; **Machine**: {os.cpu_count()} CPUs, {cpu_model()}; "
+        f"**Commit**: {commit_label()}",
+        f"- **Command**: `{command}`{command_note}",
+        f"- **Load average**: {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (1-minute)",
+    ]

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
 import statistics
 import sys
@@ -42,7 +41,6 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +50,7 @@ if str(REPO) not in sys.path:  # run as a script: the package is used from the r
     sys.path.insert(0, str(REPO))
 
 from _common import BENCH_DIR, DEFAULT_DATASETS, log, synthetic_catalog, union_tools  # noqa: E402
-from _provenance import commit_label, cpu_model  # noqa: E402
+from _provenance import run_header  # noqa: E402
 from _sections import replace_section  # noqa: E402
 
 from toolweaver.catalog import Catalog, load_dataset_tools  # noqa: E402
@@ -72,6 +70,7 @@ SECTION = "graph-variants"
 # The plain onnxruntime reference built 10,000 tools in 51 s where the budget is 30 s.
 BUDGET_S, REFERENCE_S = 30.0, 51.0
 LARGE = 10_000
+BENCHMARK_CATALOG = "the benchmark's (MetaTool and Gorilla tools)"
 METATOOL_TOOLS = "metatool/tools.jsonl"  # short texts: 25 tokens on average
 
 
@@ -210,8 +209,11 @@ def _plain_reference(fp32: Path, source: Path, texts: Sequence[str], max_length:
     return run
 
 
-def _whole_build(name: str, catalog: Catalog, embedder: OnnxEmbedder) -> str:
-    tokens = sum(len(e.ids) for e in embedder._tokenizer.encode_batch([dense_text(t) for t in catalog]))
+def _catalog_tokens(embedder: OnnxEmbedder, catalog: Catalog) -> int:
+    return sum(len(e.ids) for e in embedder._tokenizer.encode_batch([dense_text(t) for t in catalog]))
+
+
+def _whole_build(name: str, catalog: Catalog, embedder: OnnxEmbedder, tokens: int) -> str:
     start = time.perf_counter()
     build_index(catalog, embedder)
     seconds = time.perf_counter() - start
@@ -244,9 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"building: {variant.name}")
             model_dir = _variant_dir(variant, fp32, source, root, index=index, dimension=reference.shape[1])
             embedders.append(OnnxEmbedder(model_dir, threads=1, max_length=settings.embedding_max_length))
-        tokenizer = embedders[0]._tokenizer
-        sample_tokens = sum(len(e.ids) for e in tokenizer.encode_batch(texts))
-        catalog_tokens = sum(len(e.ids) for e in tokenizer.encode_batch([dense_text(t) for t in catalog]))
+        sample_tokens = sum(len(e.ids) for e in embedders[0]._tokenizer.encode_batch(texts))
+        catalog_tokens = _catalog_tokens(embedders[0], catalog)
         parity = [float(np.mean(np.sum(e.embed(PARITY_TEXTS) * reference, axis=1))) for e in embedders]
         # Every round runs each variant on one thread (CPU per text), then the whole sample the way
         # the index builds (shipped graph, every core) and the way the plain reference does (wall).
@@ -268,8 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         log("whole builds")
         short = synthetic_catalog(list(load_dataset_tools(DEFAULT_DATASETS / METATOOL_TOOLS)), LARGE)
         builds = [
-            _whole_build("the benchmark's (MetaTool and Gorilla tools)", catalog, index_build),
-            _whole_build("MetaTool's tools only", short, index_build),
+            _whole_build(
+                "the benchmark's (MetaTool and Gorilla tools)", catalog, index_build, catalog_tokens
+            ),
+            _whole_build("MetaTool's tools only", short, index_build, _catalog_tokens(index_build, short)),
         ]
     *medians, build_ms, plain_ms = [statistics.median(t) for t in timings]
     scale = catalog_tokens / sample_tokens  # sample texts -> whole catalog, by tokens
@@ -282,15 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for v, m, p in zip(VARIANTS, medians, parity, strict=True)
     ]
     shipped_s, plain_s = build_s(build_ms, 1), build_s(plain_ms, 1)
-    commit = commit_label()
-    command = shlex.join([".venv/bin/python", "bench/graph_variants.py", *(argv or sys.argv[1:])])
     lines = [
         "## Graph variants: what one tool text costs the model",
         "",
-        f"- **Date**: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; **Machine**: {cores} CPUs, "
-        f"{cpu_model()}; **Commit**: {commit}",
-        f"- **Command**: `{command}`",
-        f"- **Load average**: {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end (1-minute)",
+        *run_header("bench/graph_variants.py", argv or sys.argv[1:], load_before),
         f"- **Texts**: {args.sample} tool texts of the {LARGE:,}-tool catalog, "
         f"{sample_tokens / args.sample:.0f} tokens each on average "
         f"(the catalog: {catalog_tokens / LARGE:.0f}); median of {args.rounds} interleaved rounds; "

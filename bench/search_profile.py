@@ -22,14 +22,12 @@ import argparse
 import itertools
 import json
 import os
-import shlex
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +38,7 @@ if str(REPO) not in sys.path:  # run as a script: the package is used from the r
     sys.path.insert(0, str(REPO))
 
 from _common import BENCH_DIR, DEFAULT_DATASETS, latency_queries, log, synthetic_catalog, union_tools  # noqa: E402
-from _provenance import commit_label, cpu_model  # noqa: E402
+from _provenance import run_header  # noqa: E402
 from _sections import replace_section  # noqa: E402
 
 from toolweaver.search.documents import dense_text  # noqa: E402
@@ -295,16 +293,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     index, _ = build_index(catalog, embedder)
     log("warm split")
     split = warm_split(SearchEngine(catalog, index, embedder), queries)
-    commit = commit_label()
-    command = shlex.join([".venv/bin/python", "bench/search_profile.py", *(argv or sys.argv[1:])])
-    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    load_after = os.getloadavg()[0]
+    note = f"; EMBEDDING_THREADS={settings.embedding_threads}"
     lines = [
         "## Search profile",
         "",
-        f"- **Date**: {date}; **Machine**: {os.cpu_count()} CPUs, {cpu_model()}; **Commit**: {commit}",
-        f"- **Command**: `{command}`; EMBEDDING_THREADS={settings.embedding_threads}",
-        f"- **Load average**: {load_before:.2f} at the start, {load_after:.2f} at the end (1-minute)",
+        *run_header("bench/search_profile.py", argv or sys.argv[1:], load_before, command_note=note),
         "",
         f"### Warm hybrid search at {len(catalog):,} tools, {len(queries)} requests",
         "",
