@@ -196,14 +196,12 @@ def _write_manifest(staged: Path, source: Path, max_length: int, *, dimension: i
     return manifest
 
 
-def reference_embeddings(
-    source: Path, texts: tuple[str, ...] = PARITY_TEXTS
-) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """Unit vectors from sentence-transformers itself: what an export has to match."""
+def reference_embeddings(source: Path) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """Unit vectors of the parity texts from sentence-transformers itself: what an export has to match."""
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(source), device="cpu")
-    vectors = model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+    vectors = model.encode(list(PARITY_TEXTS), normalize_embeddings=True, convert_to_numpy=True)
     return np.asarray(vectors, dtype=np.float32)
 
 
