@@ -90,6 +90,19 @@ class Settings:
     max_tool_response_bytes: int = field(
         default=1024 * 1024, metadata={"env": "MAX_TOOL_RESPONSE_BYTES", "min": 1024}
     )
+    # Trust (SECURITY.md): where http and mcp tools may connect (host names, *.wildcards, host:port),
+    # which non-public address ranges they may still reach (CIDR), and the secrets and Entra ID
+    # token scopes tools may carry, each bound to its hosts (JSON; see toolweaver/execution/trust.py).
+    tool_allowed_hosts: str = field(default="", metadata={"env": "TOOL_ALLOWED_HOSTS"})
+    tool_private_networks: str = field(default="", metadata={"env": "TOOL_PRIVATE_NETWORKS"})
+    tool_secrets: str = field(default="", metadata={"env": "TOOL_SECRETS"})
+    tool_token_scopes: str = field(default="", metadata={"env": "TOOL_TOKEN_SCOPES"})
+    # Who may change what the app will call: the Functions admin level (master key) or an Entra ID
+    # app role through App Service Authentication (with a function key, as every route).
+    operator_auth: str = field(
+        default="admin_key", metadata={"env": "OPERATOR_AUTH", "choices": ("admin_key", "entra")}
+    )
+    operator_role: str = field(default="ToolWeaver.Admin", metadata={"env": "OPERATOR_ROLE"})
     # true: programs do not run at all where the kernel refuses the sandbox's seccomp filter.
     sandbox_require_seccomp: bool = field(default=False, metadata={"env": "SANDBOX_REQUIRE_SECCOMP"})
     # Operations. Where metrics and traces go (see toolweaver/observability/analytics.py), how

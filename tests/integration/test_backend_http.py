@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -19,13 +21,26 @@ from toolweaver.execution.idempotency import idempotency_key
 from toolweaver.execution.plan import validate_plan
 from toolweaver.execution.plan_runner import PlanRunner
 from toolweaver.execution.ports import ToolCallError
+from toolweaver.execution.trust import ToolTrust
 
 KEY_SETTING = "TEST_SERVICE_KEY"
+SECRET = "test-service-key"
 SCOPE = "api://test-service/.default"
 AUTH = {
-    "ApiKeyAuth": {"type": "app_setting_key", "header": "X-Api-Key", "setting": KEY_SETTING},
+    "ApiKeyAuth": {"type": "secret", "secret": SECRET, "header": "X-Api-Key"},
     "Entra": {"type": "managed_identity", "scope": SCOPE},
 }
+
+
+def trust_of(catalog: Catalog, *, networks: str = "127.0.0.0/8", secret_host: str | None = None) -> ToolTrust:
+    """What an operator would declare for the loopback service: its host, loopback, its secret."""
+    host = urlsplit(catalog.get("plain_text").backend_config["server_url"]).netloc
+    return ToolTrust.from_settings(
+        allowed_hosts=host,
+        private_networks=networks,
+        secrets=json.dumps({SECRET: {"setting": KEY_SETTING, "hosts": [secret_host or host]}}),
+        scopes=json.dumps({SCOPE: [host]}),
+    )
 
 
 class FakeToken:
@@ -84,7 +99,8 @@ def executor(catalog: Catalog, **kwargs: Any) -> ToolExecutor:
     environ = kwargs.pop("environ", {KEY_SETTING: API_KEY})
     credential = kwargs.pop("credential", FakeCredential())
     timeout_s = kwargs.pop("timeout_s", 5.0)
-    backend = HttpBackend(environ=environ, credential=credential, timeout_s=timeout_s, **kwargs)
+    trust = kwargs.pop("trust", trust_of(catalog))
+    backend = HttpBackend(trust=trust, environ=environ, credential=credential, timeout_s=timeout_s, **kwargs)
     return ToolExecutor(catalog, {"http": backend}, timeout_s=timeout_s)
 
 
@@ -136,9 +152,62 @@ def test_no_idempotency_key_outside_a_plan(catalog: Catalog) -> None:
     )
 
 
-def test_api_key_from_an_app_setting(catalog: Catalog) -> None:
-    assert catalog.get("read_secret").backend_config["auth"]["setting"] == KEY_SETTING
+def test_a_declared_secret_reaches_its_host(catalog: Catalog, service: Service) -> None:
+    assert catalog.get("read_secret").backend_config["auth"]["secret"] == SECRET
     assert run(executor(catalog).invoke("read_secret", {})) == {"secret": 42}
+    path, headers = service.state.seen[-1]
+    assert (path, headers["X-Api-Key"]) == ("/secret", API_KEY)
+
+
+def test_a_secret_bound_to_another_host_is_never_sent(catalog: Catalog, service: Service) -> None:
+    before = len(service.state.seen)
+    runner = executor(catalog, trust=trust_of(catalog, secret_host="api.crm.example"))
+    error = failure(runner.invoke("read_secret", {}))
+    assert error.kind == "forbidden"
+    assert "may only be sent to api.crm.example" in str(error)
+    assert len(service.state.seen) == before  # refused before any connection
+
+
+def test_an_undeclared_secret_is_refused_at_call_time(catalog: Catalog, service: Service) -> None:
+    before = len(service.state.seen)
+    host = urlsplit(service.url).netloc
+    trust = ToolTrust.from_settings(allowed_hosts=host, private_networks="127.0.0.0/8")
+    error = failure(executor(catalog, trust=trust).invoke("read_secret", {}))
+    assert "'test-service-key' is not declared in TOOL_SECRETS; declared: none" in str(error)
+    assert len(service.state.seen) == before
+
+
+@pytest.mark.parametrize(
+    ("hosts", "networks", "problem"),
+    [
+        pytest.param("", "127.0.0.0/8", "host not allowed: 127.0.0.1", id="host-not-listed"),
+        pytest.param(None, "", "address not allowed: 127.0.0.1 is loopback", id="loopback-not-opened"),
+        pytest.param(None, "10.0.0.0/8", "address not allowed: 127.0.0.1 is loopback", id="other-network"),
+        pytest.param("localhost:{port}", "", "address not allowed", id="name-resolving-to-loopback"),
+    ],
+)
+def test_egress_is_decided_before_any_byte_is_sent(
+    catalog: Catalog, service: Service, hosts: str | None, networks: str, problem: str
+) -> None:
+    port = urlsplit(service.url).port
+    url = service.url if hosts is None or "localhost" not in hosts else f"http://localhost:{port}"
+    tools = import_openapi(DOCUMENT, server_url=url)
+    allowed = urlsplit(service.url).netloc if hosts is None else hosts.format(port=port)
+    trust = ToolTrust.from_settings(allowed_hosts=allowed, private_networks=networks)
+    before = len(service.state.seen)
+    runner = ToolExecutor(Catalog(tools), {"http": HttpBackend(trust=trust)})
+    error = failure(runner.invoke("plain_text", {}))
+    assert error.kind == "forbidden"
+    assert problem in str(error)
+    assert len(service.state.seen) == before
+
+
+def test_a_name_resolving_to_an_allowed_network_connects(service: Service) -> None:
+    port = urlsplit(service.url).port
+    tools = import_openapi(DOCUMENT, server_url=f"http://localhost:{port}")
+    trust = ToolTrust.from_settings(allowed_hosts=f"localhost:{port}", private_networks="127.0.0.0/8,::1/128")
+    runner = ToolExecutor(Catalog(tools), {"http": HttpBackend(trust=trust)})
+    assert run(runner.invoke("plain_text", {})) == "hello, plain world"
 
 
 def test_a_rejected_key_is_never_repeated_in_the_error(catalog: Catalog) -> None:
@@ -150,9 +219,9 @@ def test_a_rejected_key_is_never_repeated_in_the_error(catalog: Catalog) -> None
     assert wrong not in str(error)
 
 
-def test_a_missing_app_setting_is_named(catalog: Catalog) -> None:
+def test_a_declared_secret_without_a_value_names_its_setting(catalog: Catalog) -> None:
     error = failure(executor(catalog, environ={}).invoke("read_secret", {}))
-    assert f"the app setting {KEY_SETTING} that holds its key is not set" in str(error)
+    assert f"the declared secret {SECRET!r} has no value: set the app setting {KEY_SETTING}" in str(error)
 
 
 @pytest.mark.parametrize("asynchronous", [pytest.param(False, id="sync"), pytest.param(True, id="async")])
@@ -184,7 +253,7 @@ def test_credential_factory_is_called_once_when_first_needed(catalog: Catalog) -
         made.append(FakeCredential())
         return made[-1]
 
-    backend = HttpBackend(credential_factory=factory)
+    backend = HttpBackend(trust=trust_of(catalog), credential_factory=factory)
     runner = ToolExecutor(catalog, {"http": backend})
     run(runner.invoke("get_item", {"item_id": "1"}))
     assert made == []
@@ -203,7 +272,7 @@ def test_credential_factory_is_called_once_when_first_needed(catalog: Catalog) -
     ],
 )
 def test_token_problems(catalog: Catalog, credential: Any, message: str, retryable: bool) -> None:
-    runner = ToolExecutor(catalog, {"http": HttpBackend(credential=credential)})
+    runner = ToolExecutor(catalog, {"http": HttpBackend(trust=trust_of(catalog), credential=credential)})
     error = failure(runner.invoke("who_am_i", {}))
     assert message in str(error)
     assert error.retryable is retryable
@@ -272,30 +341,21 @@ def test_redirects_are_not_followed(catalog: Catalog) -> None:
 
 
 def test_an_unreachable_service_is_retryable(catalog: Catalog) -> None:
-    tools = import_openapi(DOCUMENT, server_url=f"http://127.0.0.1:{closed_port()}")
-    runner = ToolExecutor(Catalog(tools), {"http": HttpBackend()})
+    port = closed_port()
+    tools = import_openapi(DOCUMENT, server_url=f"http://127.0.0.1:{port}")
+    trust = ToolTrust.from_settings(allowed_hosts=f"127.0.0.1:{port}", private_networks="127.0.0.1/32")
+    runner = ToolExecutor(Catalog(tools), {"http": HttpBackend(trust=trust)})
     error = failure(runner.invoke("plain_text", {}))
     assert error.retryable
     assert "ConnectError" in str(error)
 
 
-@pytest.mark.parametrize(
-    ("config", "problem"),
-    [
-        pytest.param({"server_url": None}, "needs an absolute http(s) URL", id="no-server"),
-        pytest.param({"server_url": "/relative"}, "needs an absolute http(s) URL", id="relative-server"),
-        pytest.param({"auth": {"type": "basic"}}, "auth type 'basic' is unknown", id="unknown-auth"),
-        pytest.param(
-            {"auth": {"type": "app_setting_key"}}, "needs 'header' and 'setting'", id="incomplete-key"
-        ),
-        pytest.param({"auth": {"type": "managed_identity"}}, "needs a 'scope'", id="no-scope"),
-    ],
-)
-def test_configuration_problems_are_explained(catalog: Catalog, config: dict[str, Any], problem: str) -> None:
+def test_a_tool_without_a_server_is_explained(catalog: Catalog) -> None:
     base = catalog.get("plain_text")
-    tool = Tool(name="odd", description="d", backend="http", backend_config={**base.backend_config, **config})
+    config = {**base.backend_config, "server_url": None}
+    tool = Tool(name="odd", description="d", backend="http", backend_config=config)
     error = failure(ToolExecutor(Catalog([tool]), {"http": HttpBackend()}).invoke("odd", {}))
-    assert problem in str(error)
+    assert "needs an absolute http(s) URL" in str(error)
 
 
 def test_hand_written_body_fields_and_forms(service: Service) -> None:
@@ -311,8 +371,9 @@ def test_hand_written_body_fields_and_forms(service: Service) -> None:
             "parameters": {"sku": "body", "qty": "body"},
         },
     )
+    backend = HttpBackend(trust=trust_of(Catalog(import_openapi(DOCUMENT, server_url=service.url))))
     result = run(
-        ToolExecutor(Catalog([tool]), {"http": HttpBackend()}).invoke("order_fields", {"sku": "Z", "qty": 5})
+        ToolExecutor(Catalog([tool]), {"http": backend}).invoke("order_fields", {"sku": "Z", "qty": 5})
     )
     assert result["order"] == {"sku": "Z", "qty": 5}
 

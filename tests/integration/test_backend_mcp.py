@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,13 @@ from toolweaver.errors import CatalogError
 from toolweaver.execution.backends.mcp import McpBackend, discover
 from toolweaver.execution.executor import ToolExecutor
 from toolweaver.execution.ports import ToolCallError
+from toolweaver.execution.trust import ToolTrust
 from toolweaver.storage import FileSystemBlobStore
 from toolweaver.storage.cache import BlobCache
+
+
+# What an operator would allow for a test server on loopback (any port of 127.0.0.1).
+LOOPBACK = ToolTrust.from_settings(allowed_hosts="127.0.0.1", private_networks="127.0.0.0/8")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +34,7 @@ def server() -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module")
 def tools(server: RunningServer) -> dict[str, Tool]:
-    return {tool.name: tool for tool in asyncio.run(discover(server.url))}
+    return {tool.name: tool for tool in asyncio.run(discover(server.url, policy=LOOPBACK.egress))}
 
 
 def cache(root: Path) -> BlobCache:
@@ -56,26 +62,26 @@ def test_discovery_gives_catalog_tools(server: RunningServer, tools: dict[str, T
 
 def test_discovery_is_cached_for_a_day(server: RunningServer, tmp_path: Path) -> None:
     before = server.state.list_calls
-    first = run(McpBackend(discovery_cache=cache(tmp_path)).discover(server.url))
+    first = run(McpBackend(trust=LOOPBACK, discovery_cache=cache(tmp_path)).discover(server.url))
     assert server.state.list_calls == before + 1
     # A new backend and a new cache object over the same blobs: another instance of the app.
-    second = run(McpBackend(discovery_cache=cache(tmp_path)).discover(server.url))
+    second = run(McpBackend(trust=LOOPBACK, discovery_cache=cache(tmp_path)).discover(server.url))
     assert server.state.list_calls == before + 1
     assert [tool.to_dict() for tool in second] == [tool.to_dict() for tool in first]
     assert len(list(FileSystemBlobStore(tmp_path).list("discovery/"))) == 1
-    run(McpBackend(discovery_cache=cache(tmp_path)).discover(server.url, refresh=True))
+    run(McpBackend(trust=LOOPBACK, discovery_cache=cache(tmp_path)).discover(server.url, refresh=True))
     assert server.state.list_calls == before + 2
 
 
 def test_without_a_cache_every_discovery_asks_the_server(server: RunningServer) -> None:
     before = server.state.list_calls
-    run(discover(server.url))
-    run(discover(server.url))
+    run(discover(server.url, policy=LOOPBACK.egress))
+    run(discover(server.url, policy=LOOPBACK.egress))
     assert server.state.list_calls == before + 2
 
 
 def executor(tools: dict[str, Tool]) -> ToolExecutor:
-    return ToolExecutor(Catalog(tools.values()), {"mcp": McpBackend(timeout_s=10)})
+    return ToolExecutor(Catalog(tools.values()), {"mcp": McpBackend(trust=LOOPBACK, timeout_s=10)})
 
 
 @pytest.mark.parametrize(
@@ -122,7 +128,7 @@ def test_a_tool_the_server_does_not_have(server: RunningServer) -> None:
         backend_config={"server_url": server.url, "tool_name": "ghost"},
     )
     with pytest.raises(ToolCallError) as info:
-        run(McpBackend().call(ghost, {}))
+        run(McpBackend(trust=LOOPBACK).call(ghost, {}))
     assert not info.value.retryable
     assert "ghost" in str(info.value)
 
@@ -135,7 +141,7 @@ def test_the_server_name_is_used_when_ours_differs(server: RunningServer, tools:
         backend="mcp",
         backend_config={"server_url": server.url, "tool_name": "shout"},
     )
-    assert run(McpBackend().call(renamed, {"text": "x"})) == {"result": "X!"}
+    assert run(McpBackend(trust=LOOPBACK).call(renamed, {"text": "x"})) == {"result": "X!"}
 
 
 def unused_url() -> str:
@@ -145,17 +151,56 @@ def unused_url() -> str:
 def test_an_unreachable_server_is_retryable() -> None:
     tool = Tool(name="t", description="d", backend="mcp", backend_config={"server_url": unused_url()})
     with pytest.raises(ToolCallError) as info:
-        run(McpBackend().call(tool, {}))
+        run(McpBackend(trust=LOOPBACK).call(tool, {}))
     assert info.value.retryable
     assert "cannot reach the MCP server (ConnectError)" in str(info.value)
 
 
 def test_discovery_of_an_unreachable_server_explains() -> None:
     with pytest.raises(CatalogError, match=r"tools/list failed \(ConnectError"):
-        run(discover(unused_url()))
+        run(discover(unused_url(), policy=LOOPBACK.egress))
 
 
 def test_a_tool_without_a_server_url() -> None:
     tool = Tool(name="t", description="d", backend="mcp")
     with pytest.raises(ToolCallError, match="server_url must be the MCP server's http"):
-        run(McpBackend().call(tool, {}))
+        run(McpBackend(trust=LOOPBACK).call(tool, {}))
+
+
+def test_a_declared_bearer_secret_reaches_the_mcp_server(server: RunningServer) -> None:
+    trust = ToolTrust.from_settings(
+        allowed_hosts="127.0.0.1",
+        private_networks="127.0.0.0/8",
+        secrets=json.dumps({"mcp-token": {"setting": "MCP_TOKEN", "hosts": ["127.0.0.1"]}}),
+    )
+    auth = {"type": "secret", "secret": "mcp-token", "header": "Authorization", "prefix": "Bearer "}
+    tool = Tool(
+        name="add",
+        description="d",
+        backend="mcp",
+        backend_config={"server_url": server.url, "tool_name": "add", "auth": auth},
+    )
+    backend = McpBackend(trust=trust, environ={"MCP_TOKEN": "s3cret-value"})
+    before = len(server.state.authorizations)
+    assert run(backend.call(tool, {"a": 2, "b": 3})) == {"result": 5}
+    assert set(server.state.authorizations[before:]) == {"Bearer s3cret-value"}
+
+
+@pytest.mark.parametrize(
+    ("hosts", "networks", "problem"),
+    [
+        pytest.param("", "127.0.0.0/8", "host not allowed", id="host-not-listed"),
+        pytest.param("127.0.0.1", "", "address not allowed: 127.0.0.1 is loopback", id="loopback-closed"),
+    ],
+)
+def test_mcp_egress_is_refused_before_connecting(
+    server: RunningServer, hosts: str, networks: str, problem: str
+) -> None:
+    trust = ToolTrust.from_settings(allowed_hosts=hosts, private_networks=networks)
+    tool = Tool(name="add", description="d", backend="mcp", backend_config={"server_url": server.url})
+    before = len(server.state.authorizations)
+    with pytest.raises(ToolCallError) as info:
+        run(McpBackend(trust=trust).call(tool, {"a": 1, "b": 1}))
+    assert info.value.kind == "forbidden"
+    assert problem in str(info.value)
+    assert len(server.state.authorizations) == before

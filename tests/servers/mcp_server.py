@@ -25,6 +25,7 @@ from tests.servers.loopback import Running, bound_socket
 class ServerState:
     list_calls: int = 0
     tool_calls: list[str] = field(default_factory=list)
+    authorizations: list[str] = field(default_factory=list)  # the Authorization header of each request
 
 
 def build_server(state: ServerState) -> MCPServer:
@@ -72,7 +73,14 @@ def running_mcp_server() -> Iterator[RunningServer]:
     """The server on a free loopback port until the block ends."""
     sock, port = bound_socket()
     state = ServerState()
-    app = build_server(state).streamable_http_app(host="127.0.0.1")
+    inner = build_server(state).streamable_http_app(host="127.0.0.1")
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            state.authorizations.append(headers.get(b"authorization", b"").decode())
+        await inner(scope, receive, send)
+
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="mcp-server", daemon=True)
     thread.start()

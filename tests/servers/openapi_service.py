@@ -31,6 +31,7 @@ class ServiceState:
     huge_bytes_sent: int = 0
     huge_finished: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
+    seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (path, headers) of every request
 
 
 def _json_response(schema: dict[str, Any]) -> dict[str, Any]:
@@ -233,6 +234,13 @@ def _app(state: ServiceState) -> web.Application:
         return web.json_response(DOCUMENT)
 
     app = web.Application()
+
+    @web.middleware
+    async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        state.seen.append((request.path, dict(request.headers)))
+        return await handler(request)  # type: ignore[no-any-return]
+
+    app.middlewares.append(record)
     app.add_routes(routes)
     return app
 

@@ -10,7 +10,7 @@ import pytest
 
 from toolweaver.catalog.openapi import import_openapi, load_openapi
 
-KEY_AUTH = {"type": "app_setting_key", "header": "X-Api-Key", "setting": "PETS_KEY"}
+KEY_AUTH = {"type": "secret", "secret": "pets-key", "header": "X-Api-Key"}
 MI_AUTH = {"type": "managed_identity", "scope": "api://pets/.default"}
 
 
@@ -66,9 +66,9 @@ def test_without_a_mapping_nothing_is_added() -> None:
 
 def test_each_tool_gets_its_own_copy() -> None:
     tools = import_openapi(document([{"key": []}], a={}, b={}), auth={"key": KEY_AUTH})
-    tools[0].backend_config["auth"]["setting"] = "CHANGED"
-    assert tools[1].backend_config["auth"]["setting"] == "PETS_KEY"
-    assert KEY_AUTH["setting"] == "PETS_KEY"
+    tools[0].backend_config["auth"]["secret"] = "CHANGED"
+    assert tools[1].backend_config["auth"]["secret"] == "pets-key"
+    assert KEY_AUTH["secret"] == "pets-key"
 
 
 def test_load_openapi_passes_the_mapping_on(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, get_args
 
+from toolweaver.catalog.backend_config import backend_config_problem
 from toolweaver.errors import CatalogError, ToolNotFoundError, ToolValidationError
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,9 @@ class Tool:
             raise self._fail("title", f"must be a string or null, got {_type_name(self.title)}")
         if not isinstance(self.backend_config, dict):
             raise self._fail("backend_config", f"must be an object, got {_type_name(self.backend_config)}")
+        config_problem = backend_config_problem(self.backend, self.backend_config)
+        if config_problem is not None:
+            raise self._fail(*config_problem)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain JSON-able dict in our catalog format; empty optional fields are left out."""

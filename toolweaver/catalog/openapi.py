@@ -55,10 +55,10 @@ def import_openapi(
     """One Tool per operation of an OpenAPI 3.0/3.1 document (already parsed into a mapping).
 
     ``auth`` maps names of the document's security schemes to ToolWeaver auth settings, e.g.
-    ``{"ApiKeyAuth": {"type": "app_setting_key", "header": "X-Api-Key", "setting": "PETS_KEY"}}``:
+    ``{"ApiKeyAuth": {"type": "secret", "secret": "pets-key", "header": "X-Api-Key"}}``:
     an operation that requires one of those schemes (its own ``security`` or the document's)
-    gets it as ``backend_config["auth"]``. The document cannot say where secrets live, so the
-    mapping is the importer's to give.
+    gets it as ``backend_config["auth"]``. The document cannot say which declared secret
+    (TOOL_SECRETS) serves a scheme, so the mapping is the importer's to give.
     """
     paths = _check_document(document)
     resolver = _Resolver(document)

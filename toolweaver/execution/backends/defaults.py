@@ -13,9 +13,11 @@ from typing import Any
 
 from toolweaver.catalog.model import Tool
 from toolweaver.execution.backends.base import Backend
+from toolweaver.execution.backends.credentials import TokenSource
 from toolweaver.execution.backends.mcp import McpBackend
 from toolweaver.execution.backends.python import PythonBackend, ToolRegistry
 from toolweaver.execution.ports import JSONValue
+from toolweaver.execution.trust import ToolTrust
 from toolweaver.settings import Settings
 from toolweaver.storage.cache import BlobCache
 
@@ -43,9 +45,10 @@ def default_backends(
 ) -> dict[str, Backend]:
     """``{"python": ..., "http": ..., "mcp": ...}`` with TOOL_TIMEOUT and MAX_TOOL_RESPONSE_BYTES.
 
-    ``environ`` holds the app settings that ``app_setting_key`` auth reads (default: the process
-    environment); ``credential_factory`` makes the token credential for managed-identity auth
-    (azure-identity's DefaultAzureCredential in Azure: the execution core imports no Azure SDK).
+    ``environ`` holds the app settings that declared secrets (TOOL_SECRETS) name (default: the
+    process environment); the operator's TOOL_* settings bound both remote backends;
+    ``credential_factory`` makes the token credential for managed-identity auth (azure-identity's
+    DefaultAzureCredential in Azure: the execution core imports no Azure SDK).
     ``registries`` default to the demo tools.
     """
     if registries is None:
@@ -53,19 +56,35 @@ def default_backends(
 
         registries = (DEMO_TOOLS,)
     settings_env = os.environ if environ is None else environ
+    trust = tool_trust(settings)
+    tokens = TokenSource(credential_factory=credential_factory)
 
     def http() -> Backend:
         from toolweaver.execution.backends.http import HttpBackend
 
         return HttpBackend(
+            trust=trust,
             environ=settings_env,
-            credential_factory=credential_factory,
+            tokens=tokens,
             timeout_s=settings.tool_timeout,
             max_response_bytes=settings.max_tool_response_bytes,
         )
 
-    return {
-        "python": PythonBackend(*registries),
-        "http": LazyBackend(http),
-        "mcp": McpBackend(timeout_s=settings.tool_timeout, discovery_cache=discovery_cache),
-    }
+    mcp = McpBackend(
+        trust=trust,
+        environ=settings_env,
+        tokens=tokens,
+        timeout_s=settings.tool_timeout,
+        discovery_cache=discovery_cache,
+    )
+    return {"python": PythonBackend(*registries), "http": LazyBackend(http), "mcp": mcp}
+
+
+def tool_trust(settings: Settings) -> ToolTrust:
+    """The operator's policy for remote tools, from the TOOL_* settings (ConfigError names a bad one)."""
+    return ToolTrust.from_settings(
+        allowed_hosts=settings.tool_allowed_hosts,
+        private_networks=settings.tool_private_networks,
+        secrets=settings.tool_secrets,
+        scopes=settings.tool_token_scopes,
+    )

@@ -3,11 +3,11 @@
 ``backend_config`` (written by ``catalog.openapi.import_openapi``) gives ``method``, ``path``,
 ``server_url``, ``parameters`` (property -> path | query | header | cookie | body), ``body`` (the
 property holding the whole request body), ``content_type``, ``aliases`` (property -> wire name)
-and optionally ``auth``:
-
-    none (or absent)                                                   no credentials
-    {"type": "managed_identity", "scope": "api://<app>/.default"}      Entra ID bearer token
-    {"type": "app_setting_key", "header": "X-Api-Key", "setting": "NAME"}  a key from an app setting
+and optionally ``auth`` (the forms are in ``toolweaver.catalog.backend_config``): a secret the
+operator declared in TOOL_SECRETS, or an Entra ID token for a scope declared in TOOL_TOKEN_SCOPES.
+Before every call the operator's policy (``toolweaver.execution.trust``) is asked again, and the
+connection itself goes only where TOOL_ALLOWED_HOSTS and the address rules allow
+(``toolweaver.execution.backends.guarded``).
 
 Secrets (tokens, keys) never reach logs or error messages: errors quote at most a short excerpt
 of the response body, with any secret of the request blanked out.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import inspect
 import json
 import logging
 import time
@@ -31,42 +30,48 @@ import httpx
 
 from toolweaver.catalog.model import Tool
 from toolweaver.execution.backends.base import RetryLaterError, excerpt
+from toolweaver.execution.backends.credentials import TokenSource, authorization_headers
+from toolweaver.execution.backends.guarded import guarded_httpx_transport
+from toolweaver.execution.egress import EgressDenied, EgressPolicy
 from toolweaver.execution.idempotency import current_idempotency_key
 from toolweaver.execution.ports import JSONValue, ToolCallError
+from toolweaver.execution.trust import ToolTrust
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})  # and every 5xx
-TOKEN_REFRESH_MARGIN_S = 300  # refresh a bearer token this long before it expires
-AUTH_TYPES = ("none", "managed_identity", "app_setting_key")
 _UNSAFE_HEADER_CHARS = ("\r", "\n", "\0")
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[EgressPolicy, httpx.AsyncClient]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def shared_client() -> httpx.AsyncClient:
-    """The process's pooled client for the running event loop, created on first use.
+def shared_client(policy: EgressPolicy | None = None) -> httpx.AsyncClient:
+    """The process's pooled client for the running event loop and ``policy``, created on first use.
 
     Connections belong to the loop that opened them, so a process that runs loops one after
-    another (CLI, tests) gets one client per loop; the Functions worker has just one.
+    another (CLI, tests) gets one client per loop; the Functions worker has just one. Each client
+    connects only where its policy allows (the default policy allows nothing).
     """
+    policy = policy if policy is not None else EgressPolicy()
     loop = asyncio.get_running_loop()
-    client = _CLIENTS.get(loop)
+    clients = _CLIENTS.setdefault(loop, {})
+    client = clients.get(policy)
     if client is None or client.is_closed:
         client = httpx.AsyncClient(
+            transport=guarded_httpx_transport(policy, limits=_LIMITS),
             follow_redirects=False,  # a redirect to another host must not carry our credentials
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             headers={"User-Agent": "toolweaver"},
+            trust_env=False,
         )
-        _CLIENTS[loop] = client
+        clients[policy] = client
     return client
 
 
 async def aclose_shared_client() -> None:
-    """Close the running loop's shared client (at shutdown, or at the end of a test's loop)."""
-    client = _CLIENTS.pop(asyncio.get_running_loop(), None)
-    if client is not None:
+    """Close the running loop's shared clients (at shutdown, or at the end of a test's loop)."""
+    for client in _CLIENTS.pop(asyncio.get_running_loop(), {}).values():
         await client.aclose()
 
 
@@ -83,37 +88,45 @@ class _Request:
 class HttpBackend:
     """Backend for tools with backend "http".
 
-    ``environ`` holds the app settings that ``app_setting_key`` auth reads; ``credential`` (or
-    ``credential_factory``, called once when first needed) is an object with ``get_token(scope)``,
-    sync or async, such as azure-identity's DefaultAzureCredential: the execution core imports no
-    Azure SDK, so the composition root passes it in.
+    ``trust`` is the operator's policy (egress, declared secrets and token scopes; by default
+    nothing may be reached); ``environ`` holds the app settings that declared secrets name;
+    ``credential`` (or ``credential_factory``, called once when first needed) is an object with
+    ``get_token(scope)``, sync or async, such as azure-identity's DefaultAzureCredential: the
+    execution core imports no Azure SDK, so the composition root passes it in. ``client`` is for
+    tests with a mock transport; it skips the connect-time address check, not the policy.
     """
 
     def __init__(
         self,
         *,
+        trust: ToolTrust | None = None,
         environ: Mapping[str, str] | None = None,
         credential: Any = None,
         credential_factory: Callable[[], Any] | None = None,
+        tokens: TokenSource | None = None,
         timeout_s: float = 30.0,
         max_response_bytes: int = 1024 * 1024,
         client: httpx.AsyncClient | None = None,
     ) -> None:
+        self.trust = trust if trust is not None else ToolTrust()
         self._environ = environ if environ is not None else {}
-        self._credential = credential
-        self._credential_factory = credential_factory
+        self._tokens = tokens if tokens is not None else TokenSource(credential, credential_factory)
         self._timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
         self.max_response_bytes = max_response_bytes
         self._client = client
-        self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (token, expires_on)
 
     async def call(self, tool: Tool, arguments: dict[str, Any]) -> JSONValue:
         request = build_request(tool, arguments)
-        await self._authorize(tool, request)
+        refused = self.trust.problem(tool)
+        if refused is not None:
+            raise ToolCallError(tool.name, f"{refused[0]}: {refused[1]}", kind="forbidden")
+        headers, secrets = await authorization_headers(tool, self.trust, self._environ, self._tokens)
+        request.headers.update(headers)
+        request.secrets.extend(secrets)
         key = current_idempotency_key()
         if key is not None:
             request.headers["Idempotency-Key"] = key
-        client = self._client or shared_client()
+        client = self._client or shared_client(self.trust.egress)
         try:
             async with client.stream(
                 request.method,
@@ -124,6 +137,8 @@ class HttpBackend:
                 **request.body,
             ) as response:
                 return await self._answer(tool, request, response)
+        except EgressDenied as exc:
+            raise ToolCallError(tool.name, str(exc), kind="forbidden") from None
         except httpx.TimeoutException:
             raise ToolCallError(
                 tool.name, "the HTTP request timed out", retryable=True, kind="timeout"
@@ -161,57 +176,6 @@ class HttpBackend:
             "paging) or raise MAX_TOOL_RESPONSE_BYTES",
             kind="limit",
         )
-
-    async def _authorize(self, tool: Tool, request: _Request) -> None:
-        auth = tool.backend_config.get("auth")
-        kind = auth.get("type") if isinstance(auth, Mapping) else auth
-        if kind in (None, "none"):
-            return
-        if not isinstance(auth, Mapping) or kind not in AUTH_TYPES:
-            raise ToolCallError(
-                tool.name, f"backend_config.auth type {kind!r} is unknown; use one of {', '.join(AUTH_TYPES)}"
-            )
-        if kind == "app_setting_key":
-            header, setting = auth.get("header"), auth.get("setting")
-            if not isinstance(header, str) or not isinstance(setting, str):
-                raise ToolCallError(tool.name, "app_setting_key auth needs 'header' and 'setting' names")
-            value = self._environ.get(setting, "")
-            if not value:
-                raise ToolCallError(tool.name, f"the app setting {setting} that holds its key is not set")
-            request.headers[header] = value
-            request.secrets.append(value)
-            return
-        scope = auth.get("scope")
-        if not isinstance(scope, str) or not scope:
-            raise ToolCallError(
-                tool.name, "managed_identity auth needs a 'scope', e.g. api://<app-id>/.default"
-            )
-        token = await self._token(tool, scope)
-        request.headers["Authorization"] = f"Bearer {token}"
-        request.secrets.append(token)
-
-    async def _token(self, tool: Tool, scope: str) -> str:
-        cached = self._tokens.get(scope)
-        if cached is not None and cached[1] - TOKEN_REFRESH_MARGIN_S > time.time():
-            return cached[0]
-        if self._credential is None and self._credential_factory is not None:
-            self._credential = self._credential_factory()
-        if self._credential is None:
-            raise ToolCallError(
-                tool.name, "managed_identity auth needs a credential, and this app was started without one"
-            )
-        try:
-            result = self._credential.get_token(scope)
-            if inspect.isawaitable(result):
-                result = await result
-        except Exception as exc:
-            # The SDK's message can be long and name internal endpoints: report the type only.
-            log.warning("getting a token for %s failed: %s", scope, type(exc).__name__)
-            raise RetryLaterError(
-                tool.name, f"could not get a token for {scope} ({type(exc).__name__})"
-            ) from None
-        self._tokens[scope] = (str(result.token), float(result.expires_on))
-        return str(result.token)
 
     async def aclose(self) -> None:
         """Close the client this backend was given (the shared one lives as long as its loop)."""
