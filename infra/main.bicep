@@ -50,6 +50,21 @@ param maximumInstanceCount int = 40
 ])
 param analyticsBackend string = 'azuremonitor'
 
+@description('Hosts http and mcp tools may connect to (TOOL_ALLOWED_HOSTS): comma-separated names, *.wildcards or host:port. Empty: none.')
+param toolAllowedHosts string = ''
+
+@description('Non-public address ranges tools may still reach (TOOL_PRIVATE_NETWORKS), as CIDR; for services in a virtual network.')
+param toolPrivateNetworks string = ''
+
+@description('Secrets tools may name, each bound to an app setting and its hosts (TOOL_SECRETS, JSON). Holds names, not values: put each value in its own app setting, as a Key Vault reference.')
+param toolSecrets string = ''
+
+@description('Entra ID token scopes tools may ask the app identity for, each bound to its hosts (TOOL_TOKEN_SCOPES, JSON).')
+param toolTokenScopes string = ''
+
+@description('Client id of an Entra ID app registration that defines the operator app role (infra/operator-app-roles.json). Empty: operators use the host master key (admin level). Set: App Service Authentication validates its tokens and operators need the app role.')
+param operatorEntraClientId string = ''
+
 @description('Azure OpenAI for the planner: new (an account and a model deployment here), existing (give existingOpenAiEndpoint and openAiDeploymentName), or none.')
 @allowed([
   'new'
@@ -200,6 +215,11 @@ module functionApp 'modules/functionapp.bicep' = {
     openAiDeployment: openAiDeployment
     openAiApiVersion: openAiApiVersion
     sandboxPoolEndpoint: sandboxPoolEndpoint
+    toolAllowedHosts: toolAllowedHosts
+    toolPrivateNetworks: toolPrivateNetworks
+    toolSecrets: toolSecrets
+    toolTokenScopes: toolTokenScopes
+    operatorEntraClientId: operatorEntraClientId
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     analyticsBackend: analyticsBackend

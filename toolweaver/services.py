@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from toolweaver.catalog.model import Tool
     from toolweaver.catalog.store import CatalogVersion
     from toolweaver.execution.service import ExecutionService
+    from toolweaver.execution.trust import ToolTrust
     from toolweaver.planning.planner import Planner
     from toolweaver.search.engine import SearchEngine
     from toolweaver.search.service import IndexReport
@@ -142,6 +143,13 @@ class Services:
     def skill_stats(self) -> SkillStatsStore:
         """Runs and ratings of each skill, shared by all instances (for the health score)."""
         return self._part("skill_stats", lambda: SkillStatsStore(self.cache_store))
+
+    @property
+    def trust(self) -> ToolTrust:
+        """The operator's policy for remote tools (TOOL_* settings), asked on every catalog write."""
+        from toolweaver.execution.backends.defaults import tool_trust
+
+        return self._part("trust", lambda: tool_trust(self.settings))
 
     @property
     def rate_limiter(self) -> RateLimiter:

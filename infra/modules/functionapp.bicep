@@ -69,6 +69,26 @@ param requestsPerMinute int = 60
 @minValue(0)
 param requestsPerHour int = 1000
 
+@description('TOOL_ALLOWED_HOSTS: where http and mcp tools may connect.')
+param toolAllowedHosts string = ''
+
+@description('TOOL_PRIVATE_NETWORKS: non-public ranges tools may still reach (CIDR).')
+param toolPrivateNetworks string = ''
+
+@description('TOOL_SECRETS: secrets tools may name, bound to app settings and hosts (JSON of names, no values).')
+param toolSecrets string = ''
+
+@description('TOOL_TOKEN_SCOPES: token scopes tools may ask for, bound to hosts (JSON).')
+param toolTokenScopes string = ''
+
+@description('Client id of the app registration with the operator app role; empty: operators use the master key.')
+param operatorEntraClientId string = ''
+
+@description('The operator app role (OPERATOR_ROLE), as defined in infra/operator-app-roles.json.')
+param operatorRole string = 'ToolWeaver.Admin'
+
+var operatorAuth = empty(operatorEntraClientId) ? 'admin_key' : 'entra'
+
 @description('Memory of each instance in MB.')
 @allowed([
   512
@@ -319,6 +339,30 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           name: 'LOG_FORMAT'
           value: 'json'
         }
+        {
+          name: 'TOOL_ALLOWED_HOSTS'
+          value: toolAllowedHosts
+        }
+        {
+          name: 'TOOL_PRIVATE_NETWORKS'
+          value: toolPrivateNetworks
+        }
+        {
+          name: 'TOOL_SECRETS'
+          value: toolSecrets
+        }
+        {
+          name: 'TOOL_TOKEN_SCOPES'
+          value: toolTokenScopes
+        }
+        {
+          name: 'OPERATOR_AUTH'
+          value: operatorAuth
+        }
+        {
+          name: 'OPERATOR_ROLE'
+          value: operatorRole
+        }
       ]
     }
     functionAppConfig: {
@@ -339,6 +383,48 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       runtime: {
         name: 'python'
         version: pythonVersion
+      }
+    }
+  }
+}
+
+// Operators through Entra ID: App Service Authentication validates the bearer tokens of the app
+// registration and hands the app the principal (x-ms-client-principal, which it strips from what
+// clients send). Anonymous requests still pass to the app: callers keep using function keys, and
+// the app demands the operator role only on the routes that change the catalog.
+resource operatorSignIn 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(operatorEntraClientId)) {
+  // checkov reads every sites/config resource as the web config; this one is authsettingsV2, and
+  // the site's own checks (logging, tracing, errors, network, stacks, storage) apply to the site:
+  // checkov:skip=CKV_AZURE_63: not the web config (authsettingsV2)
+  // checkov:skip=CKV_AZURE_65: not the web config (authsettingsV2)
+  // checkov:skip=CKV_AZURE_66: not the web config (authsettingsV2)
+  // checkov:skip=CKV_AZURE_80: not the web config (authsettingsV2); the app runs Python
+  // checkov:skip=CKV_AZURE_88: not the web config (authsettingsV2); Flex Consumption has no Azure Files mount
+  // checkov:skip=CKV_AZURE_222: not the site (authsettingsV2); the site's own skip says why it is public
+  // checkov:skip=CKV_AZURE_13: this resource is App Service Authentication; it lets keyed callers through by design
+  parent: app
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: operatorEntraClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            'api://${operatorEntraClientId}'
+            operatorEntraClientId
+          ]
+        }
       }
     }
   }

@@ -31,6 +31,7 @@ IDENTITY_STORAGE = {
 LOCAL_ONLY = {
     "AzureWebJobsStorage": "a connection string: Azurite locally; Azure uses the identity-based form",
     "DEVHOST_FUNCTION_KEY": "the dev host's function key; Azure issues real function keys",
+    "DEVHOST_ADMIN_KEY": "the dev host's operator (master) key; in Azure the host's master key",
     "FUNCTIONS_WORKER_RUNTIME": "on Flex Consumption functionAppConfig.runtime sets it",
     "OPENAI_BASE_URL": "a local OpenAI-compatible model server; Azure uses Azure OpenAI (AZURE_OPENAI_*)",
     "OPENAI_API_KEY": "a local model server's key; Azure OpenAI is keyless (the app's identity)",

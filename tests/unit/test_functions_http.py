@@ -12,6 +12,7 @@ import pytest
 
 from tests.app_functions import functions
 from tests.fakes import FakeEmbedder, RecordingQueue
+from toolweaver.api.routes import ROUTES
 from toolweaver.errors import StorageUnavailableError
 from toolweaver.functions import runtime
 from toolweaver.services import Services
@@ -19,6 +20,13 @@ from toolweaver.settings import Settings
 from toolweaver.storage.filesystem import FileSystemBlobStore
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {f.get_function_name(): f.get_user_function() for f in functions()}
+# A route's operator methods are a function of their own (name + "_admin"), as Azure registers them.
+FUNCTION_FOR = {
+    (route.function_name, method): name
+    for route in ROUTES
+    for name, methods, _ in route.functions()
+    for method in methods
+}
 
 
 class DownStore(FileSystemBlobStore):
@@ -49,7 +57,7 @@ def call(
         route_params=route or {},
         body=data,
     )
-    response: func.HttpResponse = FUNCTIONS[name](request)
+    response: func.HttpResponse = FUNCTIONS[FUNCTION_FOR.get((name, method), name)](request)
     return response
 
 

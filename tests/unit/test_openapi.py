@@ -20,7 +20,8 @@ def registered_http_routes() -> dict[str, set[str]]:
         trigger = function.get_trigger().get_dict_repr()
         if trigger["type"] == "httpTrigger":
             path = "/api/" + re.sub(r"\{(\w+)(:\w+)?\??\}", r"{\1}", trigger["route"])
-            routes[path] = {str(getattr(m, "value", m)).lower() for m in trigger["methods"]}
+            methods = {str(getattr(m, "value", m)).lower() for m in trigger["methods"]}
+            routes.setdefault(path, set()).update(methods)  # operator methods: a function of their own
     return routes
 
 

@@ -124,10 +124,26 @@ def test_body_caps_come_from_the_settings(tmp_path: Path) -> None:
     tools = [{"name": f"tool_{n}", "description": "does a thing " * 5} for n in range(30)]
     document = json.dumps({"tools": tools}).encode()
     assert 2048 < len(document) < 8192
-    imported = ApiRequest("POST", "/api/tools/import", document, headers={"content-type": "application/json"})
+    imported = ApiRequest(
+        "POST", "/api/tools/import", document, headers={"content-type": "application/json"}, operator=True
+    )
     assert dispatch(ROUTE["tools_import"], imported, services).status == 200
     too_big = ApiRequest(
-        "POST", "/api/tools/import", document * 3, headers={"content-type": "application/json"}
+        "POST", "/api/tools/import", document * 3, headers={"content-type": "application/json"}, operator=True
     )
     refused = dispatch(ROUTE["tools_import"], too_big, services)
     assert refused.status == 413 and b"MAX_BODY_BYTES" in refused.body
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"), [pytest.param(0, 200, id="at-the-cap"), pytest.param(1, 413, id="one-over")]
+)
+def test_a_body_of_exactly_max_request_bytes_is_accepted(tmp_path: Path, extra: int, status: int) -> None:
+    services = Services(
+        Settings(max_request_bytes=2048), cache_store=FileSystemBlobStore(tmp_path), embedder=FakeEmbedder()
+    )
+    body = b'{"query": "weather in Paris"}'
+    body += b" " * (2048 - len(body) + extra)  # JSON allows trailing whitespace
+    request = ApiRequest("POST", "/api/tools/search", body, headers={"content-type": "application/json"})
+    assert len(body) == 2048 + extra
+    assert dispatch(ROUTE["tools_search"], request, services).status == status

@@ -20,6 +20,9 @@ class ApiRequest:
     headers: Mapping[str, str] = field(default_factory=dict)  # names lower-cased
     query: Mapping[str, str] = field(default_factory=dict)
     route_params: Mapping[str, str] = field(default_factory=dict)
+    # Set by the face from what the platform verified (see toolweaver.api.auth), never by a header.
+    operator: bool = False
+    principal_roles: frozenset[str] = frozenset()
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

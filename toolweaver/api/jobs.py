@@ -6,6 +6,7 @@ import re
 
 from toolweaver.api.bodies import parse_model
 from toolweaver.api.http import ApiRequest, ApiResponse, json_response
+from toolweaver.api.limits import caller_of
 from toolweaver.api.models import JobRequest
 from toolweaver.errors import NotFoundError, RequestError
 from toolweaver.jobs.model import is_job_id
@@ -20,7 +21,9 @@ def create_job(request: ApiRequest, services: Services) -> ApiResponse:
     key = request.header("idempotency-key")
     if key is not None and not _IDEMPOTENCY_KEY.match(key):
         raise RequestError("Idempotency-Key must be 1 to 200 visible ASCII characters")
-    record, created = services.jobs.create(body.kind, body.input.model_dump(), idempotency_key=key)
+    record, created = services.jobs.create(
+        body.kind, body.input.model_dump(), idempotency_key=key, owner=caller_of(request)
+    )
     url = f"/api/jobs/{record.id}"
     headers = {"Location": url, "Retry-After": POLL_SECONDS}
     if not created:
@@ -32,6 +35,6 @@ def get_job(request: ApiRequest, services: Services) -> ApiResponse:
     job_id = request.route_params.get("id", "")
     if not is_job_id(job_id):
         raise NotFoundError(f"job {job_id[:80]!r} does not exist: job ids are 32 hexadecimal characters")
-    record, _ = services.jobs.get(job_id)
+    record, _ = services.jobs.get(job_id, owner=caller_of(request))
     headers = {} if record.terminal else {"Retry-After": POLL_SECONDS}
     return json_response(200, record.public(), headers)

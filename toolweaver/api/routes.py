@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from toolweaver.api import jobs, plans, runs, search, skills, system, tools
+from toolweaver.api.auth import operator_refusal
 from toolweaver.api.http import ApiRequest, ApiResponse, problem
 from toolweaver.api.limits import caller_of
 from toolweaver.api.models import (
@@ -47,6 +48,7 @@ class Operation:
     query: Mapping[str, str] = field(default_factory=dict)  # name -> description
     response_type: str = "application/json"
     large_body: bool = False  # capped by MAX_BODY_BYTES (imports) instead of MAX_REQUEST_BYTES
+    operator: bool = False  # changes what the app will call: needs the operator credential
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,20 @@ class Route:
     @property
     def methods(self) -> tuple[str, ...]:
         return tuple(self.operations)
+
+    def functions(self) -> tuple[tuple[str, tuple[str, ...], bool], ...]:
+        """``(function name, methods, operator)`` per Azure Function: a Function has one auth level,
+        so a route's operator methods get a function of their own (``<name>_admin``)."""
+        groups = []
+        for operator in (False, True):
+            methods = tuple(m for m, op in self.operations.items() if op.operator is operator)
+            if methods:
+                groups.append((operator, methods))
+        suffix = len(groups) > 1
+        return tuple(
+            (self.function_name + ("_admin" if operator and suffix else ""), methods, operator)
+            for operator, methods in groups
+        )
 
 
 _FOUND = {200: "OK", 404: "no such tool"}
@@ -122,14 +138,15 @@ ROUTES: tuple[Route, ...] = (
         {
             "POST": Operation(
                 tools.import_tools,
-                "Import a catalog document or an OpenAPI 3 document",
-                {200: "imported"},
+                "Import a catalog document or an OpenAPI 3 document (operator)",
+                {200: "imported", 403: "needs the operator credential"},
                 body_types=("application/json", "application/yaml"),
                 query={
                     "replace": "true replaces the whole catalog",
                     "server_url": "base URL for OpenAPI tools",
                 },
                 large_body=True,
+                operator=True,
             )
         },
     ),
@@ -139,9 +156,18 @@ ROUTES: tuple[Route, ...] = (
         {
             "GET": Operation(tools.get_tool, "One tool", _FOUND),
             "PUT": Operation(
-                tools.put_tool, "Add or replace a tool", {200: "replaced", 201: "created"}, body=ToolBody
+                tools.put_tool,
+                "Add or replace a tool (operator)",
+                {200: "replaced", 201: "created", 403: "needs the operator credential"},
+                body=ToolBody,
+                operator=True,
             ),
-            "DELETE": Operation(tools.delete_tool, "Remove a tool", {204: "deleted", 404: "no such tool"}),
+            "DELETE": Operation(
+                tools.delete_tool,
+                "Remove a tool (operator)",
+                {204: "deleted", 403: "needs the operator credential", 404: "no such tool"},
+                operator=True,
+            ),
         },
     ),
     Route(
@@ -181,12 +207,16 @@ ROUTES: tuple[Route, ...] = (
             "GET": Operation(skills.get_skill, "One skill with its code", {200: "OK", 404: "no such skill"}),
             "PUT": Operation(
                 skills.put_skill,
-                "Save a program as a skill",
-                {200: "new version", 201: "created"},
+                "Save a program as a skill (operator)",
+                {200: "new version", 201: "created", 403: "needs the operator credential"},
                 body=SkillBody,
+                operator=True,
             ),
             "DELETE": Operation(
-                skills.delete_skill, "Remove a skill", {204: "deleted", 404: "no such skill"}
+                skills.delete_skill,
+                "Remove a skill (operator)",
+                {204: "deleted", 403: "needs the operator credential", 404: "no such skill"},
+                operator=True,
             ),
         },
         tag="skills",
@@ -271,6 +301,10 @@ def _answer(route: Route, request: ApiRequest, services: Services) -> ApiRespons
                 window=refusal.window,
             )
     settings = services.settings
+    if operation.operator:
+        forbidden = operator_refusal(request, mode=settings.operator_auth, role=settings.operator_role)
+        if forbidden is not None:
+            return forbidden
     cap, setting = (
         (settings.max_body_bytes, "MAX_BODY_BYTES")
         if operation.large_body

@@ -64,6 +64,7 @@ def put_tool(request: ApiRequest, services: Services) -> ApiResponse:
     if body.name is not None and body.name != name:
         raise RequestError(f"the body names tool {body.name!r} but the path names {name!r}", status=422)
     tool = Tool.from_dict({**body.model_dump(exclude_none=True), "name": name})
+    services.trust.check(tool)  # 422 naming the field when the operator's policy forbids it
     version, created = services.catalog.put_tool(tool, if_match=request.header("if-match"))
     headers = {"ETag": tool_etag(tool), "X-Catalog-Version": str(version.version)}
     if created:
@@ -89,6 +90,8 @@ def import_tools(request: ApiRequest, services: Services) -> ApiResponse:
         source = "catalog"
     if not tools and not replace:
         raise CatalogError("the document holds no tools")
+    for tool in tools:
+        services.trust.check(tool)
     version = services.catalog.import_tools(tools, replace=replace)
     body = {
         "imported": len(tools),

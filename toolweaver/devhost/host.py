@@ -28,6 +28,7 @@ from toolweaver.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 FUNCTION_KEY_SETTING = "DEVHOST_FUNCTION_KEY"
+ADMIN_KEY_SETTING = "DEVHOST_ADMIN_KEY"  # the dev host's master key: admin-level functions need it
 LEASE_SETTING = "DEVHOST_QUEUE_LEASE_SECONDS"
 
 
@@ -48,6 +49,7 @@ class DevHost:
         host: str = "127.0.0.1",
         queues: bool = True,
         function_key: str | None = None,
+        admin_key: str | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         threads: int | None = None,
         queue_lease_seconds: float | None = None,
@@ -59,6 +61,7 @@ class DevHost:
         self._host = host
         self._queues_enabled = queues
         self._function_key = function_key
+        self._admin_key = admin_key
         self._max_body = max_body_bytes
         self._threads = threads
         self._lease = queue_lease_seconds
@@ -81,6 +84,12 @@ class DevHost:
             raise RuntimeError("the dev host is not started")
         return self._function_key
 
+    @property
+    def admin_key(self) -> str:
+        if self._admin_key is None:
+            raise RuntimeError("the dev host is not started")
+        return self._admin_key
+
     async def start(self) -> None:
         try:
             await self._start()
@@ -92,12 +101,22 @@ class DevHost:
         self._apply_settings()
         app = self.app = load_app(self._app_path)
         env = os.environ
-        self._function_key = self._function_key or env.get(FUNCTION_KEY_SETTING) or self._generated_key()
+        self._function_key = (
+            self._function_key or env.get(FUNCTION_KEY_SETTING) or self._generated_key(FUNCTION_KEY_SETTING)
+        )
+        self._admin_key = (
+            self._admin_key or env.get(ADMIN_KEY_SETTING) or self._generated_key(ADMIN_KEY_SETTING)
+        )
+        if self._admin_key == self._function_key:
+            raise ConfigError(
+                f"{ADMIN_KEY_SETTING} equals {FUNCTION_KEY_SETTING}: give operators their own key"
+            )
         invoker = self._invoker = Invoker(self._threads or thread_count(env))
         http = self._http = HttpHost(
             app,
             invoker,
             function_key=self._function_key,
+            admin_key=self._admin_key,
             host=self._host,
             port=self._port,
             max_body_bytes=self._max_body,
@@ -151,10 +170,10 @@ class DevHost:
             raise ConfigError(f"{LEASE_SETTING} must be a number of seconds, got {raw!r}") from None
 
     @staticmethod
-    def _generated_key() -> str:
+    def _generated_key(setting: str) -> str:
         key = secrets.token_urlsafe(24)
         # Logged once so a developer can call keyed routes; set the setting to keep one across runs.
-        logger.info("No %s set: function key for this run is %s", FUNCTION_KEY_SETTING, key)
+        logger.info("No %s set: the key for this run is %s", setting, key)
         return key
 
     def _log_functions(self, app: LoadedApp, http: HttpHost) -> None:
@@ -206,6 +225,7 @@ class ThreadedHost:
         self._thread = thread
         self.url = host.url
         self.function_key = host.function_key
+        self.admin_key = host.admin_key
 
     def stop(self, timeout: float = 60.0) -> None:
         if not self._thread.is_alive():

@@ -84,12 +84,14 @@ class HttpHost:
         invoker: Invoker,
         *,
         function_key: str,
+        admin_key: str | None = None,
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self._invoker = invoker
         self._key = function_key.encode()
+        self._admin_key = admin_key.encode() if admin_key else None
         self._host = host
         self._port = port
         self._max_body = max_body_bytes
@@ -150,8 +152,9 @@ class HttpHost:
             detail = f"{request.method} is not allowed here; allowed: {allowed}."
             return problem(405, detail, {"Allow": allowed})
         spec = found.target
-        if spec.auth_level in _KEYED_LEVELS and not self._authorized(request):
-            return problem(401, f"A function key is required: send it in {KEY_HEADER} or ?{KEY_PARAM}=.")
+        refusal = self._key_refusal(spec.auth_level, request)
+        if refusal is not None:
+            return refusal
         if request.content_length is not None and request.content_length > self._max_body:
             return self._too_large()
         try:
@@ -190,9 +193,25 @@ class HttpHost:
             return problem(500, f"The function {spec.name} returned no HTTP response.")
         return response
 
-    def _authorized(self, request: web.Request) -> bool:
-        supplied = request.headers.get(KEY_HEADER) or request.query.get(KEY_PARAM) or ""
-        return hmac.compare_digest(supplied.encode(), self._key)
+    def _key_refusal(self, level: str, request: web.Request) -> web.Response | None:
+        """As the Functions host: the master (admin) key opens every level, a function key only
+        the function level. A function key on an admin function gets a 403 that names the key
+        needed (Azure's host answers 401 there, before the app runs)."""
+        if level not in _KEYED_LEVELS:
+            return None
+        supplied = (request.headers.get(KEY_HEADER) or request.query.get(KEY_PARAM) or "").encode()
+        # Both comparisons always run, so timing does not tell which key was close.
+        is_admin = self._admin_key is not None and hmac.compare_digest(supplied, self._admin_key)
+        is_caller = hmac.compare_digest(supplied, self._key)
+        if is_admin or (is_caller and level != "admin"):
+            return None
+        if is_caller:
+            return problem(
+                403,
+                "This function changes what the app will call: it needs the operator key "
+                "(DEVHOST_ADMIN_KEY here; the host's master key in Azure), not a function key.",
+            )
+        return problem(401, f"A function key is required: send it in {KEY_HEADER} or ?{KEY_PARAM}=.")
 
     def _too_large(self) -> web.Response:
         return problem(413, f"The request body is larger than {self._max_body} bytes.")

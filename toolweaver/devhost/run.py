@@ -16,7 +16,7 @@ import time
 
 from toolweaver.devhost.__main__ import configure_logging
 from toolweaver.devhost.azurite import Azurite
-from toolweaver.devhost.host import FUNCTION_KEY_SETTING, DevHost, serve_until_signalled
+from toolweaver.devhost.host import ADMIN_KEY_SETTING, FUNCTION_KEY_SETTING, DevHost, serve_until_signalled
 from toolweaver.devhost.http_host import DEFAULT_PORT
 from toolweaver.devhost.settings_file import effective_values, read_local_settings
 from toolweaver.errors import ConfigError, ToolWeaverError
@@ -56,9 +56,12 @@ def _azurite_for(connection: str | None) -> Azurite | None:
     return azurite
 
 
-def _ready_banner(url: str, key: str, settings: Settings) -> str:
+def _ready_banner(url: str, key: str, admin_key: str, settings: Settings) -> str:
     return f"""
 ToolWeaver is running at {url}/   (Ctrl-C stops it and Azurite)
+
+Keys: callers search, describe and run with x-functions-key: {key}   ({FUNCTION_KEY_SETTING})
+      operators change tools and skills with x-functions-key: {admin_key}   ({ADMIN_KEY_SETTING})
 
   curl {url}/health
   curl -X POST {url}/tools/search -H 'x-functions-key: {key}' \\
@@ -101,7 +104,8 @@ async def _when_ready(host: DevHost) -> None:
     log.info("Loading the model and indexing the catalog ...")
     await asyncio.get_running_loop().run_in_executor(None, runtime.services().prewarm)
     log.info("Ready in %.1f s", time.perf_counter() - started)
-    banner = _ready_banner(host.url.rstrip("/") + "/api", host.function_key, runtime.services().settings)
+    api = host.url.rstrip("/") + "/api"
+    banner = _ready_banner(api, host.function_key, host.admin_key, runtime.services().settings)
     print(banner, flush=True)
 
 
@@ -116,7 +120,11 @@ def main() -> int:
         values = effective_values(local.values)
         azurite = _azurite_for(values.get("AzureWebJobsStorage"))
         host = DevHost(
-            None, values, local.http_port or DEFAULT_PORT, function_key=values.get(FUNCTION_KEY_SETTING)
+            None,
+            values,
+            local.http_port or DEFAULT_PORT,
+            function_key=values.get(FUNCTION_KEY_SETTING),
+            admin_key=values.get(ADMIN_KEY_SETTING),
         )
         asyncio.run(serve_until_signalled(host, _when_ready))
     except (ConfigError, ToolWeaverError) as exc:

@@ -14,6 +14,8 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from toolweaver.execution.untrusted_code import UnparsableCode, parse_untrusted
+
 MAX_EXPRESSION_CHARS = 1000
 MAX_INT_BITS = 4096  # 10**1233: large enough for any real sum, small enough to stay instant
 _ALLOWED = "use numbers, + - * / ** % // and parentheses"
@@ -24,13 +26,13 @@ def evaluate(expression: str) -> int | float:
     if len(expression) > MAX_EXPRESSION_CHARS:
         raise ValueError(f"the expression is longer than {MAX_EXPRESSION_CHARS} characters")
     try:
-        tree = ast.parse(expression.strip(), mode="eval")
-    except SyntaxError:
+        tree = parse_untrusted(expression.strip(), mode="eval")
+    except UnparsableCode:
         raise ValueError(
             "not an arithmetic expression; use numbers, + - * / ** % // and parentheses"
         ) from None
     try:
-        value = _evaluate(tree.body)
+        value = _evaluate(tree.body)  # type: ignore[attr-defined]  # mode="eval": an ast.Expression
     except RecursionError:
         raise ValueError("the expression is nested too deeply") from None
     if isinstance(value, float):

@@ -22,6 +22,7 @@ from typing import Any
 from toolweaver.catalog.model import Catalog, Tool
 from toolweaver.errors import PlanValidationError
 from toolweaver.execution.ports import ToolCallError
+from toolweaver.execution.untrusted_code import UnparsableCode, parse_untrusted
 from toolweaver.execution.validation import argument_problems
 
 MAX_STEPS = 200
@@ -272,11 +273,12 @@ def _program_tools(raw: Mapping[str, Any], catalog: Catalog, fail: Fail) -> tupl
         fail(f"the program is {len(code)} characters; at most {MAX_PROGRAM_CHARS} are allowed")
         return ()
     try:
-        # Parsing only (PyCF_ONLY_AST returns a tree, never code): syntax errors surface now.
-        flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-        tree = compile(code, "<program>", "exec", flags=flags, dont_inherit=True)
-    except SyntaxError as exc:
-        fail(f"the program has a syntax error at line {exc.lineno}: {exc.msg}")
+        tree = parse_untrusted(code)  # a tree, never code: syntax errors surface now
+    except UnparsableCode as exc:
+        if exc.syntax:
+            fail(f"the program has a syntax error at line {exc.line}: {exc.message}")
+        else:
+            fail(f"the program cannot be parsed here: {exc.reason}")
         return ()
     listed = raw.get("tools")
     if listed is not None:
@@ -296,10 +298,9 @@ def tools_used(code: str, catalog: Catalog) -> tuple[str, ...]:
     Only these become stubs in the sandbox, so a 10,000-tool catalog costs a run nothing.
     A program that does not parse uses none; the sandbox reports its syntax error.
     """
-    flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     try:
-        tree = compile(code, "<program>", "exec", flags=flags, dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError):
+        tree = parse_untrusted(code)
+    except UnparsableCode:
         return ()
     return tuple(name for name in dict.fromkeys(_names_in(tree)) if name in catalog)
 

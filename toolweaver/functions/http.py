@@ -1,24 +1,44 @@
-"""One HTTP function per route of ``toolweaver.api.routes``, registered on a blueprint."""
+"""HTTP functions for the routes of ``toolweaver.api.routes``, registered on a blueprint.
+
+A route's caller methods are one function at the ``function`` level. Its operator methods (those
+that change what the app will call) are a function of their own, at the ``admin`` level when
+OPERATOR_AUTH=admin_key, so the Functions host itself demands the master key; with
+OPERATOR_AUTH=entra they are at the ``function`` level and the app demands the Entra app role.
+"""
 
 from __future__ import annotations
 
+import os
+
 import azure.functions as func
 
+from toolweaver.api.auth import principal_roles
 from toolweaver.api.http import ApiRequest, ApiResponse
 from toolweaver.api.routes import ROUTES, Route, dispatch
+from toolweaver.errors import ConfigError
 from toolweaver.functions.runtime import services
+from toolweaver.settings import Settings
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
 
 
-def to_api_request(req: func.HttpRequest) -> ApiRequest:
+def _platform_signs_principals() -> bool:
+    # App Service sets this when its authentication is on; only then is x-ms-client-principal
+    # written by the platform rather than by whoever sent the request.
+    return os.environ.get("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true"
+
+
+def to_api_request(req: func.HttpRequest, *, operator: bool = False) -> ApiRequest:
+    headers = {k.lower(): v for k, v in req.headers.items()}
     return ApiRequest(
         method=req.method,
         path=req.url,
         body=req.get_body() or b"",
-        headers={k.lower(): v for k, v in req.headers.items()},
+        headers=headers,
         query=dict(req.params),
         route_params=dict(req.route_params),
+        operator=operator,
+        principal_roles=principal_roles(headers) if _platform_signs_principals() else frozenset(),
     )
 
 
@@ -32,15 +52,32 @@ def to_func_response(response: ApiResponse) -> func.HttpResponse:
     )
 
 
-def _register(route: Route) -> None:
+def operator_auth_mode() -> str:
+    """OPERATOR_AUTH as the functions are indexed; a bad value keeps the safe default (admin)."""
+    try:
+        return Settings.from_env().operator_auth
+    except ConfigError:
+        return "admin_key"
+
+
+def _register(route: Route, name: str, methods: tuple[str, ...], operator: bool, mode: str) -> None:
+    # Only an admin-level function proves the master key: the host checked it before we run.
+    proven_operator = operator and mode == "admin_key"
+
     def handle(req: func.HttpRequest) -> func.HttpResponse:
-        return to_func_response(dispatch(route, to_api_request(req), services()))
+        request = to_api_request(req, operator=proven_operator)
+        return to_func_response(dispatch(route, request, services()))
 
-    handle.__name__ = handle.__qualname__ = route.function_name
-    level = func.AuthLevel.ANONYMOUS if route.anonymous else func.AuthLevel.FUNCTION
-    decorated = bp.route(route=route.path, methods=list(route.methods), auth_level=level)(handle)
-    bp.function_name(route.function_name)(decorated)
+    handle.__name__ = handle.__qualname__ = name
+    if route.anonymous:
+        level = func.AuthLevel.ANONYMOUS
+    else:
+        level = func.AuthLevel.ADMIN if proven_operator else func.AuthLevel.FUNCTION
+    decorated = bp.route(route=route.path, methods=list(methods), auth_level=level)(handle)
+    bp.function_name(name)(decorated)
 
 
+_MODE = operator_auth_mode()
 for _route in ROUTES:
-    _register(_route)
+    for _name, _methods, _operator in _route.functions():
+        _register(_route, _name, _methods, _operator, _MODE)

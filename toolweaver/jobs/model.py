@@ -73,6 +73,7 @@ class JobRecord:
     error: dict[str, str] | None = None
     progress: dict[str, int] | None = None
     idempotency_key: str | None = field(default=None, repr=False)
+    owner: str = field(default="", repr=False)  # who created it (the caller's id); only they see it
 
     @property
     def terminal(self) -> bool:
@@ -89,7 +90,8 @@ class JobRecord:
         return cls(**json.loads(data))
 
     def public(self) -> dict[str, Any]:
-        """What GET /api/jobs/{id} shows: everything but the idempotency key's value."""
+        """What GET /api/jobs/{id} shows: everything but the idempotency key's value and the owner."""
         shown = asdict(self)
         shown.pop("idempotency_key")
+        shown.pop("owner")
         return shown

@@ -21,6 +21,8 @@ import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from toolweaver.execution.untrusted_code import UnparsableCode, parse_untrusted
+
 MAX_CODE_CHARS = 100_000
 
 ALLOWED_MODULES = frozenset(
@@ -174,11 +176,9 @@ def precheck(code: str) -> Rejection | None:
     if len(code) > MAX_CODE_CHARS:
         return Rejection(None, f"the program is {len(code)} characters, over {MAX_CODE_CHARS}")
     try:
-        tree = ast.parse(code, filename="<program>", mode="exec")
-    except SyntaxError as exc:
-        return Rejection(exc.lineno, f"syntax error: {exc.msg}")
-    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
-        return Rejection(None, f"the program cannot be parsed: {type(exc).__name__}")
+        tree = parse_untrusted(code)
+    except UnparsableCode as exc:
+        return Rejection(exc.line, exc.reason)
     nodes = list(ast.walk(tree))
     # getattr & co. are checked at their call; a bare reference to them is refused
     calls = {
