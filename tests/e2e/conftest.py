@@ -21,6 +21,7 @@ from toolweaver.settings import Settings
 
 APP = Path(__file__).resolve().parent / "app" / "function_app.py"
 KEY = "e2e-test-key"
+ADMIN_KEY = "e2e-admin-key"  # the dev host's operator (master) key
 
 
 @dataclass
@@ -70,6 +71,7 @@ def host_settings(connection: str, markers: Path) -> dict[str, str]:
     return {
         "AzureWebJobsStorage": connection,
         "DEVHOST_FUNCTION_KEY": KEY,
+        "DEVHOST_ADMIN_KEY": ADMIN_KEY,
         "CACHE_CONTAINER": f"e2e-cache-{suffix}",
         "JOBS_CONTAINER": f"e2e-jobs-{suffix}",
         "CATALOG_REFRESH_SECONDS": "1",

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import APIOperation, BaseSchema, GenerationMode
 
-from tests.e2e.conftest import KEY, HostProcess
+from tests.e2e.conftest import ADMIN_KEY, KEY, HostProcess
 from toolweaver.api.openapi import document
 from toolweaver.settings import Settings
 
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.azurite, pytest.mark.model, pytest.mark.slow]
 PROBLEM = "application/problem+json"
 EXAMPLES_PER_OPERATION = 40  # x 11 operations: the module runs in about 15 s on 2 cores
 TIMEOUT = 60  # the first search loads the model and builds the index
-KEYED = {"x-functions-key": KEY}
+KEYED = {"x-functions-key": ADMIN_KEY}  # the operator key opens every operation, so all are fuzzed
 
 # One test per operation, named at collection time from the document the code builds; the cases
 # come from the document the running host serves (the two are checked equal below).

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import HostProcess, host_settings, wait_for
+from tests.e2e.conftest import ADMIN_KEY, HostProcess, host_settings, wait_for
 from toolweaver.devhost.azurite import Azurite
 
 pytestmark = [pytest.mark.azurite, pytest.mark.model, pytest.mark.slow]
@@ -28,7 +28,10 @@ def test_an_outage_answers_503_problems_and_the_app_recovers(own_azurite: Azurit
     host.start()
     try:
         assert host.request("POST", "/tools/search", {"query": "weather in Paris"}).status == 200
-        assert host.request("PUT", "/tools/notes.add", {"description": "Add a note"}).status == 201
+        assert (
+            host.request("PUT", "/tools/notes.add", {"description": "Add a note"}, key=ADMIN_KEY).status
+            == 201
+        )
 
         own_azurite.stop()
         health = host.request("GET", "/health", key=None)

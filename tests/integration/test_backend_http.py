@@ -24,7 +24,7 @@ from toolweaver.execution.ports import ToolCallError
 from toolweaver.execution.trust import ToolTrust
 
 KEY_SETTING = "TEST_SERVICE_KEY"
-SECRET = "test-service-key"
+SECRET = "test-service-key"  # noqa: S105 - the name of a declared secret, not a value
 SCOPE = "api://test-service/.default"
 AUTH = {
     "ApiKeyAuth": {"type": "secret", "secret": SECRET, "header": "X-Api-Key"},
@@ -32,13 +32,13 @@ AUTH = {
 }
 
 
-def trust_of(catalog: Catalog, *, networks: str = "127.0.0.0/8", secret_host: str | None = None) -> ToolTrust:
+def trust_of(catalog: Catalog, *, networks: str = "127.0.0.0/8", bound_to: str | None = None) -> ToolTrust:
     """What an operator would declare for the loopback service: its host, loopback, its secret."""
     host = urlsplit(catalog.get("plain_text").backend_config["server_url"]).netloc
     return ToolTrust.from_settings(
         allowed_hosts=host,
         private_networks=networks,
-        secrets=json.dumps({SECRET: {"setting": KEY_SETTING, "hosts": [secret_host or host]}}),
+        secrets=json.dumps({SECRET: {"setting": KEY_SETTING, "hosts": [bound_to or host]}}),
         scopes=json.dumps({SCOPE: [host]}),
     )
 
@@ -161,7 +161,7 @@ def test_a_declared_secret_reaches_its_host(catalog: Catalog, service: Service) 
 
 def test_a_secret_bound_to_another_host_is_never_sent(catalog: Catalog, service: Service) -> None:
     before = len(service.state.seen)
-    runner = executor(catalog, trust=trust_of(catalog, secret_host="api.crm.example"))
+    runner = executor(catalog, trust=trust_of(catalog, bound_to="api.crm.example"))
     error = failure(runner.invoke("read_secret", {}))
     assert error.kind == "forbidden"
     assert "may only be sent to api.crm.example" in str(error)

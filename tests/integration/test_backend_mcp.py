@@ -21,7 +21,6 @@ from toolweaver.execution.trust import ToolTrust
 from toolweaver.storage import FileSystemBlobStore
 from toolweaver.storage.cache import BlobCache
 
-
 # What an operator would allow for a test server on loopback (any port of 127.0.0.1).
 LOOPBACK = ToolTrust.from_settings(allowed_hosts="127.0.0.1", private_networks="127.0.0.0/8")
 

@@ -66,9 +66,10 @@ def test_without_a_mapping_nothing_is_added() -> None:
 
 def test_each_tool_gets_its_own_copy() -> None:
     tools = import_openapi(document([{"key": []}], a={}, b={}), auth={"key": KEY_AUTH})
-    tools[0].backend_config["auth"]["secret"] = "CHANGED"
-    assert tools[1].backend_config["auth"]["secret"] == "pets-key"
-    assert KEY_AUTH["secret"] == "pets-key"
+    field = "secret"  # the name of the declared secret each tool carries
+    tools[0].backend_config["auth"][field] = "CHANGED"
+    assert tools[1].backend_config["auth"][field] == KEY_AUTH[field]
+    assert KEY_AUTH == {"type": "secret", "secret": "pets-key", "header": "X-Api-Key"}
 
 
 def test_load_openapi_passes_the_mapping_on(tmp_path: Path) -> None:
