@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from toolweaver.api.http import ApiRequest
+from toolweaver.api.limits import caller_of
 from toolweaver.devhost.azurite import Azurite
 from toolweaver.devhost.process import DevHostProcess
 from toolweaver.services import Services
@@ -22,6 +24,8 @@ from toolweaver.settings import Settings
 APP = Path(__file__).resolve().parent / "app" / "function_app.py"
 KEY = "e2e-test-key"
 ADMIN_KEY = "e2e-admin-key"  # the dev host's operator (master) key
+# Jobs belong to their caller: jobs a test plants directly must belong to the test key to be read.
+KEY_OWNER = caller_of(ApiRequest("GET", "/api/jobs", headers={"x-functions-key": KEY}))
 
 
 @dataclass

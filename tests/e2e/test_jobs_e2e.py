@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import HostProcess, wait_for
+from tests.e2e.conftest import KEY_OWNER, HostProcess, wait_for
 from toolweaver.services import Services
 
 pytestmark = [pytest.mark.azurite, pytest.mark.model, pytest.mark.slow]
@@ -42,7 +42,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_be_redelivered_and_finished_once(
     host: HostProcess, services_for: Services
 ) -> None:
     markers = Path(host.settings["E2E_MARKER_DIR"])
-    record, _ = services_for.jobs.create("slow", {"seconds": 4})
+    record, _ = services_for.jobs.create("slow", {"seconds": 4}, owner=KEY_OWNER)
     wait_for((markers / "started").exists, timeout=30)
     host.kill()  # SIGKILL while the job sleeps: no chance to clean up
     assert services_for.jobs.get(record.id)[0].status == "running"
@@ -55,7 +55,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_be_redelivered_and_finished_once(
 def test_a_job_that_always_crashes_ends_in_the_poison_queue_and_reads_failed(
     host: HostProcess, services_for: Services
 ) -> None:
-    record, _ = services_for.jobs.create("crash", {})
+    record, _ = services_for.jobs.create("crash", {}, owner=KEY_OWNER)
     done = wait_for(lambda: finished(host, record.id), timeout=90)
     assert done["status"] == "failed"
     assert done["error"]["type"] == "WorkerCrashed"  # type: ignore[index]

@@ -29,6 +29,13 @@ EXPECTED_SKIPS = {
     ("/modules/functionapp.bicep", "CKV_AZURE_17"),  # client certificates: function keys instead
     ("/modules/functionapp.bicep", "CKV_AZURE_212"),  # worker count: Flex Consumption scales itself
     ("/modules/functionapp.bicep", "CKV_AZURE_213"),  # App Service health check: not on Flex
+    # authsettingsV2 read as a web config: the site's own checks cover logging, errors and stacks
+    ("/modules/functionapp.bicep", "CKV_AZURE_63"),
+    ("/modules/functionapp.bicep", "CKV_AZURE_65"),
+    ("/modules/functionapp.bicep", "CKV_AZURE_66"),
+    ("/modules/functionapp.bicep", "CKV_AZURE_80"),
+    ("/modules/functionapp.bicep", "CKV_AZURE_88"),
+    ("/modules/functionapp.bicep", "CKV_AZURE_13"),  # it is App Service Authentication, keys pass by design
     ("/modules/openai.bicep", "CKV_AZURE_134"),  # public network access: no virtual network
 }
 

@@ -180,7 +180,13 @@ def test_import_our_format_in_yaml_and_an_openapi_document(services: Services) -
         "info": {"title": "Pets", "version": "1"},
         "paths": {"/pets": {"get": {"operationId": "listPets", "summary": "List pets"}}},
     }
-    imported = payload(call("tools_import", "POST", spec, params={"server_url": "http://127.0.0.1:9"}))
+    refused = call("tools_import", "POST", spec, params={"server_url": "http://127.0.0.1:9"})
+    assert assert_problem(refused, 422)["field"] == "backend_config.server_url"  # not an allowed host
+    allowed = Settings(tool_allowed_hosts="pets.example")
+    runtime.use(
+        Services(allowed, cache_store=services.cache_store, queue=RecordingQueue(), embedder=FakeEmbedder())
+    )
+    imported = payload(call("tools_import", "POST", spec, params={"server_url": "https://pets.example"}))
     assert imported["format"] == "openapi" and imported["names"] == ["listPets"]
     assert payload(call("tools_item", route={"name": "listPets"}))["backend"] == "http"
     assert_problem(call("tools_import", "POST", {"tools": [{"name": "x"}]}), 422)
