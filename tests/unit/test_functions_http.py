@@ -256,6 +256,31 @@ def test_metrics_are_prometheus_text_with_our_names(services: Services) -> None:
     assert "toolweaver_http_requests_total" in text and "toolweaver_cache_lookups_total" in text
 
 
+def worker_content_type(response: func.HttpResponse) -> str:
+    """The Content-Type the Python worker sends to the host for ``response`` (its own converter)."""
+    from azure.functions.http import HttpResponseConverter
+
+    HttpResponseConverter.encode(response, expected_type=None)
+    return str(response.headers["content-type"])
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        pytest.param("metrics", "text/plain; version=1.0.0; charset=utf-8", id="prometheus-text"),
+        pytest.param("health", "application/json", id="json"),
+        pytest.param("tools_item", "application/problem+json", id="problem"),
+    ],
+)
+def test_worker_sends_one_content_type_with_at_most_one_charset(
+    services: Services, name: str, expected: str
+) -> None:
+    route = {"name": "no-such-tool"} if name == "tools_item" else None
+    content_type = worker_content_type(call(name, route=route))
+    assert content_type == expected
+    assert content_type.lower().count("charset") <= 1
+
+
 @pytest.mark.parametrize(
     ("min_ms", "shared"),
     [

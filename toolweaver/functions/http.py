@@ -23,13 +23,30 @@ def to_api_request(req: func.HttpRequest) -> ApiRequest:
 
 
 def to_func_response(response: ApiResponse) -> func.HttpResponse:
+    mimetype, charset = split_charset(response.content_type)
     return func.HttpResponse(
         body=response.body,
         status_code=response.status,
         headers=dict(response.headers),
-        mimetype=response.content_type,
-        charset="utf-8",
+        mimetype=mimetype,
+        charset=charset,
     )
+
+
+def split_charset(content_type: str) -> tuple[str, str]:
+    """``text/plain; version=1.0.0; charset=utf-8`` as (``text/plain; version=1.0.0``, ``utf-8``).
+
+    The worker writes ``<mimetype>; charset=<charset>`` for text types, so a charset left in the
+    mimetype would be sent twice.
+    """
+    kept, charset = [], "utf-8"
+    for part in content_type.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "charset" and value:
+            charset = value.strip().strip('"')
+        elif part.strip():
+            kept.append(part.strip())
+    return "; ".join(kept), charset
 
 
 def _register(route: Route) -> None:
