@@ -151,7 +151,12 @@ ROUTES: tuple[Route, ...] = (
             "POST": Operation(
                 plans.handle_plan,
                 "Plan a request with the language model (not run)",
-                {200: "a validated plan", 422: "no valid plan after one repair", 503: "no model configured"},
+                {
+                    200: "a validated plan",
+                    422: "no valid plan after one repair",
+                    503: "no model configured",
+                    504: "the model did not answer within the HTTP time budget",
+                },
                 body=PlanRequest,
             )
         },
@@ -168,6 +173,7 @@ ROUTES: tuple[Route, ...] = (
                     200: "the run's outcome, whatever its status",
                     422: "invalid program or plan",
                     503: "a request needs a language model and none is configured",
+                    504: "not finished within the HTTP time budget: queue it as a job",
                 },
                 body=RunRequest,
             )

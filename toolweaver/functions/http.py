@@ -6,6 +6,7 @@ import azure.functions as func
 
 from toolweaver.api.http import ApiRequest, ApiResponse
 from toolweaver.api.routes import ROUTES, Route, dispatch
+from toolweaver.execution import budget
 from toolweaver.functions.runtime import services
 
 bp = func.Blueprint()  # type: ignore[no-untyped-call]
@@ -51,7 +52,9 @@ def split_charset(content_type: str) -> tuple[str, str]:
 
 def _register(route: Route) -> None:
     def handle(req: func.HttpRequest) -> func.HttpResponse:
-        return to_func_response(dispatch(route, to_api_request(req), services()))
+        # An answer must leave before Azure's front end gives up (230 s) or functionTimeout.
+        with budget.deadline_in(budget.HTTP_SECONDS):
+            return to_func_response(dispatch(route, to_api_request(req), services()))
 
     handle.__name__ = handle.__qualname__ = route.function_name
     level = func.AuthLevel.ANONYMOUS if route.anonymous else func.AuthLevel.FUNCTION
