@@ -14,11 +14,10 @@ pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
+from prometheus_client import CollectorRegistry, Histogram
 
 from tests.servers.loopback import serving
 from toolweaver.errors import ConfigError
-from prometheus_client import CollectorRegistry, Histogram
-
 from toolweaver.observability.analytics import Analytics, open_sink
 from toolweaver.observability.otel import parse_headers
 from toolweaver.settings import Settings

@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from toolweaver.errors import ConfigError
 from toolweaver.observability import analytics
 from toolweaver.observability.analytics import BACKENDS, Analytics, NullSink, RegistryBridge, open_sink
-from toolweaver.observability.sink import AnalyticsSink, HistogramChange
 from toolweaver.observability.report import add_report_command, format_table
+from toolweaver.observability.sink import AnalyticsSink, HistogramChange
 from toolweaver.observability.sqlite_sink import SqliteSink, report
 from toolweaver.settings import Settings
 
