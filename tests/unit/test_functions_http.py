@@ -141,6 +141,21 @@ def test_tool_lifecycle_put_get_conditional_put_delete(services: Services) -> No
 
 
 @pytest.mark.parametrize(
+    "etag",
+    [pytest.param('"0123abcd"', id="made-up"), pytest.param("*", id="star"), pytest.param("", id="empty")],
+)
+def test_if_match_on_a_tool_that_does_not_exist_creates_nothing(services: Services, etag: str) -> None:
+    before = payload(call("tools_list", params={"limit": "500"}))
+    tool = {"description": "Should never be stored", "tags": ["nope"]}
+    refused = call("tools_item", "PUT", tool, route={"name": "ghost.tool"}, headers={"If-Match": etag})
+    assert_problem(refused, 412)
+    assert_problem(call("tools_item", route={"name": "ghost.tool"}), 404)
+    assert payload(call("tools_list", params={"limit": "500"})) == before  # the catalog is unchanged
+    # Unconditionally, the same request creates it: the 412 was the condition's doing.
+    assert call("tools_item", "PUT", tool, route={"name": "ghost.tool"}).status_code == 201
+
+
+@pytest.mark.parametrize(
     ("name", "body", "status"),
     [
         pytest.param("a.b", {"name": "other", "description": "x"}, 422, id="name-mismatch"),
