@@ -10,10 +10,14 @@ MODEL_DIR := models/all-MiniLM-L6-v2
 MODEL := $(MODEL_DIR)/toolweaver-model.json
 IAC_VENV := .venv-iac
 IAC_STAMP := $(IAC_VENV)/.installed
+# The locks: requirements.txt (what Azure's remote build installs) and requirements-dev.txt (every
+# extra too, with the same versions: what CI and developers install), both from pyproject.toml.
+LOCK_VENV := .venv-lock
+PIP_COMPILE := $(LOCK_VENV)/bin/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
 export HF_HUB_OFFLINE := 1
 
 .PHONY: run test setup model check lint typecheck security pytest bench eval clean
-.PHONY: iac-setup iac package-check
+.PHONY: iac-setup iac package-check lock
 
 run: setup model  ## Azurite + the app on http://127.0.0.1:7071/api/ (Ctrl-C stops both)
 	$(PY) -m toolweaver.devhost.run
@@ -28,10 +32,19 @@ $(AZURITE): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(AZURITE)
 
+# requirements-dev.txt pins everything (it is the lock), so this installs exactly those versions.
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
+
+# After changing dependencies in pyproject.toml: pins what changed, keeps every other pin (add
+# --upgrade to PIP_COMPILE to move them all). tests/unit/test_packaging.py fails until this runs.
+lock:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check pip-tools==7.6.2
+	$(PIP_COMPILE) --output-file=requirements.txt pyproject.toml
+	$(PIP_COMPILE) --all-extras --constraint=requirements.txt --output-file=requirements-dev.txt pyproject.toml
 
 model: $(MODEL)
 
@@ -77,4 +90,4 @@ bench: setup model  ## search, HTTP, sandbox, observability and model-graph benc
 	$(PY) bench/graph_variants.py
 
 clean:
-	rm -rf $(VENV) $(IAC_VENV) $(MODEL_DIR) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(IAC_VENV) $(LOCK_VENV) $(MODEL_DIR) node_modules .azurite .pytest_cache .mypy_cache .ruff_cache

@@ -103,12 +103,6 @@ param openAiCapacity int = 10
 @description('Azure OpenAI data-plane API version the app uses (AZURE_OPENAI_API_VERSION).')
 param openAiApiVersion string = '2024-10-21'
 
-@description('Create a Container Apps dynamic session pool for the sandbox\'s remote runner.')
-param enableSessionPool bool = false
-
-@description('Region of the session pool; empty: the same as location.')
-param sessionPoolLocation string = ''
-
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -178,22 +172,8 @@ module openAi 'modules/openai.bicep' = if (newOpenAi) {
   }
 }
 
-module sessionPool 'modules/sessionpool.bicep' = if (enableSessionPool) {
-  name: 'sessionpool'
-  scope: rg
-  params: {
-    name: 'sp-${resourceToken}'
-    location: empty(sessionPoolLocation) ? location : sessionPoolLocation
-    tags: tags
-    appPrincipalId: identity.outputs.principalId
-    deployerPrincipalId: principalId
-    deployerPrincipalType: principalType
-  }
-}
-
 var openAiEndpoint = newOpenAi ? openAi.outputs.endpoint : (existingOpenAi ? existingOpenAiEndpoint : '')
 var openAiDeployment = newOpenAi ? openAi.outputs.deploymentName : (existingOpenAi ? openAiDeploymentName : '')
-var sandboxPoolEndpoint = enableSessionPool ? sessionPool.outputs.endpoint : ''
 
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
@@ -214,7 +194,6 @@ module functionApp 'modules/functionapp.bicep' = {
     openAiEndpoint: openAiEndpoint
     openAiDeployment: openAiDeployment
     openAiApiVersion: openAiApiVersion
-    sandboxPoolEndpoint: sandboxPoolEndpoint
     toolAllowedHosts: toolAllowedHosts
     toolPrivateNetworks: toolPrivateNetworks
     toolSecrets: toolSecrets
@@ -243,4 +222,3 @@ output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsN
 output AZURE_LOG_ANALYTICS_NAME string = monitoring.outputs.logAnalyticsName
 output AZURE_OPENAI_ENDPOINT string = openAiEndpoint
 output AZURE_OPENAI_DEPLOYMENT string = openAiDeployment
-output SANDBOX_POOL_ENDPOINT string = sandboxPoolEndpoint

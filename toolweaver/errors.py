@@ -16,10 +16,14 @@
     ├── PlanValidationError         a plan is invalid for the catalog (``problems``, each naming a step)
     ├── PlanningError               no valid plan came out of the model (``problems`` says why)
     │   └── PlannerUnavailableError the language model cannot be reached or is busy (retry later)
+    ├── ToolCallError               one tool call failed (``retryable``, ``kind``)    [execution.ports]
+    │   └── RetryLaterError         retryable, the tool said when    [execution.backends.base]
+    ├── DeadlineExceededError       work did not finish within its time budget (HTTP 504; a failed job)
     └── JobError                    a job record is missing or cannot change state
 
 Adapters convert third-party errors with ``raise X(...) from exc``. Only the edges (CLI, HTTP)
-turn these into exit codes or status codes. Messages say what to do next.
+turn these into exit codes or status codes. Messages say what to do next. The two tool-call
+errors live beside the ports that raise them; every other class is here.
 """
 
 from __future__ import annotations
@@ -92,6 +96,18 @@ class RequestError(ToolWeaverError):
 
 class JobError(ToolWeaverError):
     """A job record is missing or cannot change state."""
+
+
+class DeadlineExceededError(ToolWeaverError):
+    """Work did not finish within its time budget (``seconds``) and was stopped: terminal, not retried.
+
+    The budgets come from host.json's functionTimeout (see ``toolweaver.execution.budget``), so a
+    run, ask or job ends with this error, recorded, before the host would stop the invocation.
+    """
+
+    def __init__(self, message: str, *, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(message)
 
 
 PLANNER_SETTINGS = (

@@ -137,7 +137,8 @@ class Services:
 
     @property
     def worker(self) -> JobWorker:
-        return self._part("worker", lambda: JobWorker(self.jobs, self.job_handlers))
+        # Searches call no tools: one interrupted by a crash may run again. Other kinds may not.
+        return self._part("worker", lambda: JobWorker(self.jobs, self.job_handlers, rerunnable={"search"}))
 
     @property
     def skill_stats(self) -> SkillStatsStore:

@@ -81,8 +81,6 @@ class Settings:
     appinsights_authentication_string: str = field(
         default="", repr=False, metadata={"env": "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
     )
-    # Management endpoint of the Container Apps session pool of the sandbox's remote runner.
-    sandbox_pool_endpoint: str = field(default="", metadata={"env": "SANDBOX_POOL_ENDPOINT"})
     # Running catalog tools (toolweaver/execution): calls in flight per plan or program, the
     # longest one call may take, and the largest JSON result a tool may return.
     max_concurrent_tools: int = field(default=8, metadata={"env": "MAX_CONCURRENT_TOOLS", "max": 256})

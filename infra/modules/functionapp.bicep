@@ -1,6 +1,6 @@
 // The Flex Consumption plan and the Python function app. The app runs as the user-assigned
 // identity; every connection it makes (host storage, deployment package, Application Insights,
-// Azure OpenAI, the session pool) signs in with that identity, so no app setting holds a key.
+// Azure OpenAI) signs in with that identity, so no app setting holds a key.
 
 @description('Function app name (also its host name: https://<name>.azurewebsites.net).')
 param name string
@@ -49,9 +49,6 @@ param openAiDeployment string = ''
 
 @description('Azure OpenAI data-plane API version.')
 param openAiApiVersion string
-
-@description('Management endpoint of the sandbox session pool; empty when there is none.')
-param sandboxPoolEndpoint string = ''
 
 @description('Where metrics and traces go (ANALYTICS_BACKEND). On Functions a scrape reaches one instance only, so a push backend is the default.')
 @allowed([
@@ -171,7 +168,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           name: 'AzureWebJobsStorage__queueServiceUri'
           value: queueEndpoint
         }
-        // DefaultAzureCredential (Azure OpenAI, the session pool) picks this identity.
+        // DefaultAzureCredential (Azure OpenAI, tools with a token scope) picks this identity.
         {
           name: 'AZURE_CLIENT_ID'
           value: identityClientId
@@ -218,10 +215,6 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'PLANNER_SYNTHESIZE'
           value: 'true'
-        }
-        {
-          name: 'SANDBOX_POOL_ENDPOINT'
-          value: sandboxPoolEndpoint
         }
         // toolweaver/settings.py: empty means the default, as in local.settings.json.example.
         {

@@ -1,5 +1,5 @@
 // The one user-assigned managed identity the function app runs as. Every data-plane permission
-// (storage, Application Insights, Azure OpenAI, the session pool) is a role assignment to it.
+// (storage, Application Insights, Azure OpenAI) is a role assignment to it.
 
 @description('Name of the identity.')
 param name string

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from schemathesis import APIOperation, BaseSchema, GenerationMode
 
 from tests.e2e.conftest import ADMIN_KEY, KEY, HostProcess
-from toolweaver.api.openapi import document
+from toolweaver.api.routes import openapi_document as document
 from toolweaver.settings import Settings
 
 pytestmark = [pytest.mark.azurite, pytest.mark.model, pytest.mark.slow]

@@ -1,7 +1,8 @@
 """Jobs end to end: HTTP -> Blob record -> Storage Queue -> dev host queue trigger -> result.
 
-Also the failure paths: a worker killed mid-job (the message is redelivered and the job finishes
-once) and a job that always crashes the worker (poison queue, job reads failed).
+Also the failure paths: a worker killed mid-job (the message is redelivered: a kind that may run
+again finishes once, one that calls tools is marked failed and not run again) and a job that always
+crashes the worker (poison queue, job reads failed).
 """
 
 from __future__ import annotations
@@ -50,6 +51,25 @@ def test_a_worker_killed_mid_job_leaves_it_to_be_redelivered_and_finished_once(
     done = wait_for(lambda: finished(host, record.id), timeout=90)
     assert done["status"] == "succeeded" and done["attempts"] == 2
     assert len((markers / "finished").read_text().split()) == 1  # the killed run never finished
+
+
+def test_a_job_killed_mid_run_that_may_not_run_again_is_marked_failed_on_redelivery(
+    host: HostProcess, services_for: Services
+) -> None:
+    started = Path(host.settings["E2E_MARKER_DIR"]) / "started"
+
+    def starts() -> int:  # the marker folder is shared by this module's tests
+        return len(started.read_text().split()) if started.exists() else 0
+
+    before = starts()
+    record, _ = services_for.jobs.create("slow-once", {"seconds": 4})
+    wait_for(lambda: starts() > before, timeout=30)
+    host.kill()  # SIGKILL while its work runs
+    host.start()
+    done = wait_for(lambda: finished(host, record.id), timeout=90)
+    assert done["status"] == "failed" and done["error"]["type"] == "Interrupted"  # type: ignore[index]
+    assert done["attempts"] == 1
+    assert starts() == before + 1  # its work never started again
 
 
 def test_a_job_that_always_crashes_ends_in_the_poison_queue_and_reads_failed(

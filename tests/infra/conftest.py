@@ -39,11 +39,6 @@ def openai(templates: dict[str, Template]) -> Template:
 
 
 @pytest.fixture(scope="session")
-def sessionpool(templates: dict[str, Template]) -> Template:
-    return templates["modules/sessionpool.bicep"]
-
-
-@pytest.fixture(scope="session")
 def app_settings(functionapp: Template) -> dict[str, object]:
     """The function app's settings, name to (unresolved) value, in declaration order."""
     site = functionapp.only("Microsoft.Web/sites")

@@ -188,9 +188,9 @@ def test_infra_has_no_failed_check(infra_report: dict[str, Any]) -> None:
 def test_checkov_scanned_every_module(infra_report: dict[str, Any]) -> None:
     scanned = {r["file_path"] for kind in ("passed", "skipped") for r in records(infra_report, kind)}
     modules = {"/" + p.relative_to(INFRA).as_posix() for p in (INFRA / "modules").glob("*.bicep")}
-    # No checkov check covers a managed identity, a session pool or a role assignment; the property
-    # tests in test_templates.py read those files.
-    assert scanned == modules - {"/modules/identity.bicep", "/modules/sessionpool.bicep"}
+    # No checkov check covers a managed identity or a role assignment; the property tests in
+    # test_templates.py read that file.
+    assert scanned == modules - {"/modules/identity.bicep"}
 
 
 def test_the_custom_checks_ran(infra_report: dict[str, Any]) -> None:

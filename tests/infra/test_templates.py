@@ -36,7 +36,6 @@ MODULES = [
     "modules/identity.bicep",
     "modules/monitoring.bicep",
     "modules/openai.bicep",
-    "modules/sessionpool.bicep",
     "modules/storage.bicep",
 ]
 
@@ -46,7 +45,6 @@ ROLES = {
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
     "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd": "Cognitive Services OpenAI User",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
-    "0fb8eba5-a2bb-4abe-b1c1-49dfad359bb0": "Azure ContainerApps Session Executor",
 }
 
 # (file, symbol, role, type of the resource it is scoped to, principal parameter)
@@ -114,22 +112,6 @@ ROLE_ASSIGNMENTS = [
         "Microsoft.CognitiveServices/accounts",
         "deployerPrincipalId",
         id="deployer-openai-user",
-    ),
-    pytest.param(
-        "modules/sessionpool.bicep",
-        "appSessionExecutor",
-        "Azure ContainerApps Session Executor",
-        "Microsoft.App/sessionPools",
-        "appPrincipalId",
-        id="app-session-executor",
-    ),
-    pytest.param(
-        "modules/sessionpool.bicep",
-        "deployerSessionExecutor",
-        "Azure ContainerApps Session Executor",
-        "Microsoft.App/sessionPools",
-        "deployerPrincipalId",
-        id="deployer-session-executor",
     ),
 ]
 
@@ -308,10 +290,10 @@ def test_openai_account_has_its_own_subdomain_and_a_deployment(openai: Template)
     assert deployment.get("properties", "model", "format") == "OpenAI"
 
 
-def test_session_pool_runs_code_without_network(sessionpool: Template) -> None:
-    pool = sessionpool.only("Microsoft.App/sessionPools")
-    assert pool.get("properties", "poolManagementType") == "Dynamic"
-    assert pool.get("properties", "sessionNetworkConfiguration", "status") == "EgressDisabled"
+def test_nothing_is_provisioned_that_no_code_uses(templates: dict[str, Template]) -> None:
+    # The sandbox runs programs in a local child process; there is no remote runner to host.
+    kinds = {r.type for template in templates.values() for r in template.resources()}
+    assert not any(kind.startswith("Microsoft.App/") for kind in kinds), kinds
 
 
 # --- function app ---------------------------------------------------------------------------
@@ -515,7 +497,7 @@ def test_the_role_assignment_table_is_complete(templates: dict[str, Template]) -
     assert found == {(p.values[0], p.values[1]) for p in ROLE_ASSIGNMENTS}
 
 
-@pytest.mark.parametrize("symbol", ["monitoring", "storage", "openAi", "sessionPool"])
+@pytest.mark.parametrize("symbol", ["monitoring", "storage", "openAi"])
 def test_main_passes_the_principals(main: Template, symbol: str) -> None:
     params = main.module(symbol).params
     assert accessor(params["appPrincipalId"]) == ["identity", "outputs", "principalId"]
@@ -528,7 +510,6 @@ def test_main_passes_the_principals(main: Template, symbol: str) -> None:
     ("symbol", "condition"),
     [
         pytest.param("openAi", "newOpenAi", id="openai-new-only"),
-        pytest.param("sessionPool", "enableSessionPool", id="session-pool-optional"),
     ],
 )
 def test_optional_modules(main: Template, symbol: str, condition: str) -> None:

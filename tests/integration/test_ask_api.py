@@ -12,6 +12,7 @@ import pytest
 from tests.fakes import FakeEmbedder, RecordingQueue
 from tests.servers.chat_server import ChatServer, running_chat_server
 from tests.unit.test_functions_http import FUNCTIONS, assert_problem, call, payload
+from toolweaver.execution import budget
 from toolweaver.functions import runtime
 from toolweaver.observability.metrics import REGISTRY
 from toolweaver.services import Services
@@ -100,3 +101,28 @@ def test_the_ask_job_kind_plans_and_runs_on_the_queue(planned: Services, chat: C
     FUNCTIONS["jobs_run"](func.QueueMessage(id="m1", body=job_id.encode()))
     record = payload(call("jobs_item", route={"id": job_id}))
     assert record["status"] == "succeeded" and record["result"]["answer"] == "It is 42."
+
+
+def test_an_ask_past_the_http_budget_is_a_504_problem(
+    planned: Services, chat: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(budget, "HTTP_SECONDS", 0.5)  # the budget the HTTP functions bind
+    chat.enqueue(PLAN, delay=3.0)  # the model answers after the budget
+    document = assert_problem(call("runs", "POST", {"request": "what is six times seven?"}), 504)
+    assert "POST /api/jobs" in document["detail"]
+
+
+def test_an_ask_job_past_its_deadline_fails_and_a_redelivery_does_not_rerun_it(
+    planned: Services, chat: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat.enqueue(PLAN, delay=3.0)
+    job_id = payload(call("jobs_create", "POST", {"kind": "ask", "input": {"request": "six times seven?"}}))[
+        "id"
+    ]
+    monkeypatch.setattr(planned.worker, "seconds", 0.5)
+    message = func.QueueMessage(id="m1", body=job_id.encode())
+    FUNCTIONS["jobs_run"](message)
+    record = payload(call("jobs_item", route={"id": job_id}))
+    assert record["status"] == "failed" and record["error"]["type"] == "DeadlineExceededError"
+    FUNCTIONS["jobs_run"](message)  # delivered again: a finished job is left alone
+    assert len(chat.history) == 1 and payload(call("jobs_item", route={"id": job_id})) == record

@@ -7,6 +7,7 @@ import datetime
 import gzip
 import ipaddress
 import json
+import logging
 import ssl
 import threading
 import time
@@ -21,9 +22,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from prometheus_client import CollectorRegistry, Histogram
 
-from toolweaver.observability import tracing
-from toolweaver.observability.analytics import open_sink
+from toolweaver.observability import logs, tracing
+from toolweaver.observability.analytics import Analytics, open_sink
 from toolweaver.settings import Settings
 
 pytest.importorskip("azure.monitor.opentelemetry.exporter")
@@ -156,6 +158,70 @@ def test_metrics_and_spans_reach_application_insights_signed_in_with_entra_id(
     spans = [e["data"]["baseData"] for _, e in received.envelopes if e["name"].endswith("RemoteDependency")]
     assert any(s["name"] == "job" and s["properties"]["toolweaver.job_id"] == "j-1" for s in spans)
     assert all(e["iKey"] == IKEY for _, e in received.envelopes)
+
+
+def open_analytics(endpoint: str, registry: CollectorRegistry) -> Analytics:
+    connection = f"InstrumentationKey={IKEY};IngestionEndpoint={endpoint}"
+    settings = Settings.from_env(
+        {"ANALYTICS_BACKEND": "azuremonitor", "APPLICATIONINSIGHTS_CONNECTION_STRING": connection}
+    )
+    return Analytics(open_sink(settings, credential=Credential()), registry, backend="azuremonitor")
+
+
+def close_analytics(analytics: Analytics) -> None:
+    provider = tracing.provider()
+    tracing.install(None)
+    if provider is not None:
+        provider.shutdown()
+    analytics.close()
+
+
+def test_histograms_arrive_as_deltas_with_a_bucket_series_for_percentiles(
+    ingestion: tuple[Ingestion, str],
+) -> None:
+    received, endpoint = ingestion
+    registry = CollectorRegistry()
+    latency = Histogram("toolweaver_probe_seconds", "p", buckets=(0.1, 1.0), registry=registry)
+    analytics = open_analytics(endpoint, registry)
+    try:
+        for value in (0.05, 0.5, 0.7):
+            latency.observe(value)
+        analytics.flush()
+        latency.observe(5.0)
+        analytics.flush()
+    finally:
+        close_analytics(analytics)
+    points = [
+        (e["data"]["baseData"]["metrics"][0], e["data"]["baseData"]["properties"])
+        for _, e in received.envelopes
+        if e["name"].endswith("Metric")
+    ]
+    sums = [(p["value"], p["count"]) for p, _ in points if p["name"] == "toolweaver_probe_seconds"]
+    assert sums == [(pytest.approx(1.25), 3), (pytest.approx(5.0), 1)]  # delta: each export its own
+    buckets = [(a["le"], p["value"]) for p, a in points if p["name"] == "toolweaver_probe_seconds_bucket"]
+    assert buckets == [("0.1", 1), ("1.0", 3), ("+Inf", 3), ("+Inf", 1)]
+
+
+def test_log_records_arrive_with_the_ids_as_custom_dimensions(ingestion: tuple[Ingestion, str]) -> None:
+    received, endpoint = ingestion
+    logs.configure("json")
+    analytics = open_analytics(endpoint, CollectorRegistry())
+    app_log = logging.getLogger("toolweaver.test.export")
+    app_log.setLevel(logging.INFO)
+    try:
+        with logs.bound(logs.REQUEST_ID, "req-42"), logs.bound(logs.JOB_ID, "0" * 32):
+            app_log.info("job step %d done", 3)
+    finally:
+        close_analytics(analytics)
+        app_log.setLevel(logging.NOTSET)
+    assert logs.SETUP.exporter is None  # closing the backend takes its handler off
+    messages = [e["data"]["baseData"] for _, e in received.envelopes if e["name"].endswith("Message")]
+    ours = [m for m in messages if m["message"] == "job step 3 done"]
+    assert len(ours) == 1
+    assert ours[0]["severityLevel"] == 1  # Information
+    dimensions = ours[0]["properties"]
+    assert dimensions["request_id"] == "req-42" and dimensions["job_id"] == "0" * 32
+    assert dimensions["logger"] == "toolweaver.test.export"
 
 
 def test_without_a_connection_string_it_says_what_to_set() -> None:

@@ -14,10 +14,11 @@ pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
+from prometheus_client import CollectorRegistry, Histogram
 
 from tests.servers.loopback import serving
 from toolweaver.errors import ConfigError
-from toolweaver.observability.analytics import open_sink
+from toolweaver.observability.analytics import Analytics, open_sink
 from toolweaver.observability.otel import parse_headers
 from toolweaver.settings import Settings
 
@@ -27,6 +28,10 @@ class Received:
     """What the receiver saw: points per metric name as (value, attributes), and request headers."""
 
     points: dict[str, list[tuple[float, dict[str, str]]]] = field(default_factory=dict)
+    # Histogram points per metric name: (bounds, bucket counts, count, sum, attributes), as sent.
+    histograms: dict[str, list[tuple[list[float], list[int], int, float, dict[str, str]]]] = field(
+        default_factory=dict
+    )
     headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -45,6 +50,9 @@ def receiver(seen: Received) -> web.Application:
                             attrs = {a.key: a.value.string_value for a in dp.attributes}
                             value = dp.sum if kind == "histogram" else dp.as_double or float(dp.as_int)
                             seen.points.setdefault(metric.name, []).append((value, attrs))
+                            if kind == "histogram":
+                                shape = (list(dp.explicit_bounds), list(dp.bucket_counts), dp.count, dp.sum)
+                                seen.histograms.setdefault(metric.name, []).append((*shape, attrs))
         return web.Response(body=b"", content_type="application/x-protobuf")
 
     app = web.Application()
@@ -84,3 +92,28 @@ def test_bad_headers_do_not_echo_their_text() -> None:
     with pytest.raises(ConfigError) as err:
         parse_headers("Authorization Bearer topsecret")
     assert "topsecret" not in str(err.value)
+
+
+def test_histograms_arrive_with_their_buckets_and_running_totals() -> None:
+    """What the app records with prometheus_client reaches the collector as a full histogram."""
+    registry = CollectorRegistry()
+    latency = Histogram(
+        "toolweaver_probe_seconds", "p", ["route"], buckets=(0.01, 0.1, 1.0), registry=registry
+    )
+    seen = Received()
+    with serving(receiver(seen), "otlp-receiver") as url:
+        settings = Settings.from_env({"ANALYTICS_BACKEND": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": url})
+        analytics = Analytics(open_sink(settings), registry, backend="otlp")
+        try:
+            for value in (0.005, 0.05, 0.07, 0.5, 2.0):
+                latency.labels("tools/search").observe(value)
+            analytics.flush()
+            latency.labels("tools/search").observe(0.03)
+            analytics.flush()
+        finally:
+            analytics.close()
+    first, second = seen.histograms["toolweaver_probe_seconds"][:2]
+    assert first == ([0.01, 0.1, 1.0], [1, 2, 1, 1], 5, pytest.approx(2.625), {"route": "tools/search"})
+    # Cumulative, as OTLP collectors expect by default: the second export holds the running totals.
+    assert second[:3] == ([0.01, 0.1, 1.0], [1, 3, 1, 1], 6)
+    assert "toolweaver_probe_seconds_count" not in seen.points  # one histogram, not loose counters

@@ -184,11 +184,9 @@ def test_an_unreachable_server_names_the_endpoint_setting() -> None:
 
 
 def test_a_slow_model_times_out_naming_the_setting(server: ChatServer) -> None:
-    server.enqueue(PLAN, delay=2.0)
-    started = time.monotonic()
+    server.enqueue(PLAN, delay=2.0)  # without the timeout the answer would come, late
     with pytest.raises(PlannerUnavailableError, match="PLANNER_TIMEOUT"):
         complete(compatible(server.url, timeout_s=0.3, max_retries=0))
-    assert time.monotonic() - started < 1.5
 
 
 def test_keys_are_never_echoed_in_errors(server: ChatServer) -> None:

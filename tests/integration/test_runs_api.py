@@ -112,3 +112,14 @@ def test_the_run_job_kind_runs_on_the_queue(services: Services, queue: Recording
     record = payload(call("jobs_item", route={"id": job_id}))
     assert record["status"] == "succeeded"
     assert record["result"]["status"] == "succeeded" and record["result"]["result"] == ["hi", 42, 1000]
+
+
+def test_a_run_past_the_http_budget_is_a_504_problem(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from toolweaver.execution import budget
+
+    monkeypatch.setattr(budget, "HTTP_SECONDS", 0.5)
+    program = "import asyncio\nawait asyncio.sleep(5)\nresult = 1"
+    document = assert_problem(call("runs", "POST", {"program": program, "timeout_s": 10}), 504)
+    assert "timeout_s" in document["detail"]

@@ -57,7 +57,7 @@ def test_a_trivial_program_succeeds_with_its_result(runner: LocalSandboxRunner) 
     assert outcome.status == "succeeded", outcome.error
     assert outcome.result == {"sum": 3, "items": [1, "two", None, True, 2.5]}
     assert outcome.error is None and outcome.stdout == "" and outcome.tool_calls == ()
-    assert 0 < outcome.duration_ms < 5000
+    assert outcome.duration_ms > 0
 
 
 def test_without_result_the_result_is_none(runner: LocalSandboxRunner) -> None:
@@ -118,19 +118,40 @@ def test_a_large_result_is_refused(runner: LocalSandboxRunner) -> None:
     assert "over the limit of 4096" in (outcome.error or "")
 
 
+class Rendezvous(FakeTools):
+    """Each call waits until ``expected`` calls are in flight at once; fails if they never are."""
+
+    def __init__(self, expected: int) -> None:
+        super().__init__()
+        self.expected = expected
+        self.in_flight = 0
+        self.most_at_once = 0
+        self.all_here = asyncio.Event()
+
+    async def invoke(self, name: str, arguments: dict[str, Any]) -> Any:
+        self.in_flight += 1
+        self.most_at_once = max(self.most_at_once, self.in_flight)
+        if self.in_flight == self.expected:
+            self.all_here.set()
+        try:
+            await asyncio.wait_for(self.all_here.wait(), timeout=4.0)  # served one by one: never set
+        except TimeoutError:
+            raise ToolCallError(name, "the calls were not in flight at the same time") from None
+        finally:
+            self.in_flight -= 1
+        return await super().invoke(name, arguments)
+
+
 def test_three_tool_calls_run_concurrently_with_gather(runner: LocalSandboxRunner) -> None:
-    tools = FakeTools(delay=0.4)
+    tools = Rendezvous(3)
     code = "import asyncio\nresult = await asyncio.gather(echo(text='a'), echo(text='b'), echo(text='c'))"
-    started = time.monotonic()
     outcome = run(runner, code, tools)
-    elapsed = time.monotonic() - started
     assert outcome.status == "succeeded", outcome.error
     assert outcome.result == [{"tool": "echo", "args": {"text": t}} for t in "abc"]
-    assert elapsed < 1.0  # three 0.4 s calls, served at the same time
+    assert tools.most_at_once == 3  # all three were served at the same time
     assert [(c.tool, c.arguments, c.ok) for c in outcome.tool_calls] == [
         ("echo", {"text": t}, True) for t in "abc"
     ]
-    assert all(c.duration_ms >= 350 for c in outcome.tool_calls)
 
 
 def test_max_tool_calls_is_enforced(runner: LocalSandboxRunner) -> None:
@@ -210,19 +231,17 @@ def test_rejected_programs_never_start_a_child(runner: LocalSandboxRunner) -> No
 
 
 def test_the_wall_clock_timeout_kills_a_busy_loop(runner: LocalSandboxRunner) -> None:
-    started = time.monotonic()
+    # The CPU limit (default 10 s) would end it as "killed": "timeout" is the wall clock's kill.
     outcome = run(runner, "print('started')\nwhile True:\n    pass", limits=RunLimits(timeout_s=1.0))
     assert outcome.status == "timeout"
     assert outcome.error == "wall-clock timeout after 1 s"
     assert outcome.stdout == "started\n"  # output sent before the kill is kept
-    assert time.monotonic() - started < 2.0
 
 
 def test_the_cpu_limit_kills_with_the_limit_named(runner: LocalSandboxRunner) -> None:
     outcome = run(runner, "while True:\n    pass", limits=RunLimits(timeout_s=10.0, cpu_s=1))
-    assert outcome.status == "killed"
+    assert outcome.status == "killed"  # before the 10 s wall clock, which would say "timeout"
     assert "CPU time limit (1 s" in (outcome.error or "")
-    assert outcome.duration_ms < 4000
 
 
 def test_the_memory_limit_raises_memory_error(runner: LocalSandboxRunner) -> None:
@@ -239,27 +258,28 @@ def test_an_exit_without_result_is_an_error(runner: LocalSandboxRunner) -> None:
 def test_twenty_runs_at_once_one_of_them_a_cpu_bomb(runner: LocalSandboxRunner) -> None:
     tools = FakeTools(delay=0.05)
 
-    async def all_runs() -> list[tuple[RunOutcome, float]]:
-        async def one(i: int) -> tuple[RunOutcome, float]:
-            started = time.monotonic()
+    finished: list[int] = []  # the order the runs ended in
+
+    async def all_runs() -> list[RunOutcome]:
+        async def one(i: int) -> RunOutcome:
             if i == 7:
-                code, limits = "while True:\n    pass", RunLimits(timeout_s=3.0)
+                code, limits = "while True:\n    pass", RunLimits(timeout_s=8.0, cpu_s=30)
             else:
                 code = f"r = await echo(i={i})\nresult = sum(range({i} * 1000)) + r['args']['i']"
                 limits = RunLimits(timeout_s=30.0)
             outcome = await runner.run(code, tools=tools, tool_names=TOOLS, limits=limits)
-            return outcome, time.monotonic() - started
+            finished.append(i)
+            return outcome
 
         return await asyncio.gather(*(one(i) for i in range(20)))
 
     results = asyncio.run(all_runs())
-    bomb, bomb_elapsed = results[7]
-    assert bomb.status == "timeout" and 3.0 <= bomb_elapsed < 4.5
-    for i, (outcome, elapsed) in enumerate(results):
+    assert results[7].status == "timeout" and results[7].error == "wall-clock timeout after 8 s"
+    assert finished[-1] == 7  # every other run ended while the bomb still burned its CPU
+    for i, outcome in enumerate(results):
         if i != 7:
             assert outcome.status == "succeeded", (i, outcome.error)
             assert outcome.result == sum(range(i * 1000)) + i
-            assert elapsed < 2.5, (i, elapsed)  # not held up by the bomb
 
 
 def _fd_count() -> int:
@@ -424,8 +444,7 @@ def test_a_zygote_dying_mid_run_ends_the_run_without_raising(runner: LocalSandbo
         os.kill(pid, signal.SIGKILL)
         return await task
 
-    started = time.monotonic()
     outcome = asyncio.run(scenario())
+    # Not "timeout": the run ended when its zygote died, not at the 5 s wall clock.
     assert outcome.status in {"killed", "error"}, outcome
-    assert time.monotonic() - started < 4.0
     assert run(runner, "result = 3").result == 3

@@ -19,7 +19,6 @@ import os
 import secrets
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from toolweaver.execution.ports import RunLimits, RunOutcome
 from toolweaver.execution.sandbox import LocalSandboxRunner
 
 TIMEOUT_S = 1.5
-MARGIN_S = 1.5
+HANG_S = 30.0  # far past any kill: only a run the parent never ends reaches it
 TOOLS = ["echo", "slow"]
 
 
@@ -673,18 +672,17 @@ def test_attack_is_contained(attack: Attack, mode: str, env: Env, request: pytes
     tools = RecordingTools()
     limits = RunLimits(timeout_s=attack.timeout_s, cpu_s=attack.cpu_s)
 
-    async def scenario() -> tuple[RunOutcome, float, int]:
-        started = time.monotonic()
-        outcome = await runner.run(_program(attack.code, env), tools=tools, tool_names=TOOLS, limits=limits)
-        elapsed = time.monotonic() - started
+    async def scenario() -> tuple[RunOutcome, int]:
+        run = runner.run(_program(attack.code, env), tools=tools, tool_names=TOOLS, limits=limits)
+        # A liveness guard, not a timing check: an attack that stalls the parent fails here.
+        outcome = await asyncio.wait_for(run, attack.timeout_s + HANG_S)
         calls = len(tools.seen)
         await asyncio.sleep(0.3 if attack.calls_stop else 0)
-        return outcome, elapsed, calls
+        return outcome, calls
 
-    outcome, elapsed, calls = asyncio.run(scenario())
+    outcome, calls = asyncio.run(scenario())
     expected = attack.guarded if mode == "guarded" else attack.raw
     assert outcome.status == expected, (outcome.status, outcome.error, outcome.stdout[:200])
-    assert elapsed <= attack.timeout_s + MARGIN_S
     reason = RAW_REASONS.get(request.node.callspec.id.rsplit("-", 1)[0], "")
     if mode == "raw" or expected != "rejected":
         assert reason.replace("@NAME@", env.name) in (outcome.error or ""), outcome.error

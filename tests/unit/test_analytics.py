@@ -9,12 +9,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from toolweaver.errors import ConfigError
 from toolweaver.observability import analytics
 from toolweaver.observability.analytics import BACKENDS, Analytics, NullSink, RegistryBridge, open_sink
 from toolweaver.observability.report import add_report_command, format_table
+from toolweaver.observability.sink import AnalyticsSink, HistogramChange
 from toolweaver.observability.sqlite_sink import SqliteSink, report
 from toolweaver.settings import Settings
 
@@ -30,11 +31,19 @@ class FakeClock:
 class ListSink:
     def __init__(self) -> None:
         self.records: list[tuple[str, float, dict[str, str]]] = []
+        self.histograms: list[HistogramChange] = []
+        self.gauges: list[tuple[str, float, dict[str, str]]] = []
         self.flushed = 0
         self.closed = False
 
     def record(self, name: str, value: float, attributes: object) -> None:
         self.records.append((name, value, dict(attributes)))  # type: ignore[call-overload]
+
+    def record_histogram(self, change: HistogramChange) -> None:
+        self.histograms.append(change)
+
+    def record_gauge(self, name: str, value: float, attributes: object) -> None:
+        self.gauges.append((name, value, dict(attributes)))  # type: ignore[call-overload]
 
     def flush(self) -> None:
         self.flushed += 1
@@ -141,20 +150,69 @@ def test_sqlite_sink_is_thread_safe(tmp_path: Path) -> None:
 def test_the_bridge_sends_prometheus_deltas() -> None:
     registry = CollectorRegistry()
     calls = Counter("calls", "c", ["tool"], registry=registry)
-    latency = Histogram("lat_seconds", "l", registry=registry)
     sink = ListSink()
     bridge = RegistryBridge(registry, sink)
     calls.labels("echo").inc(2)
-    latency.observe(0.5)
     bridge.pump()
-    assert ("calls_total", 2.0, {"tool": "echo"}) in sink.records
-    assert ("lat_seconds_count", 1.0, {}) in sink.records
-    assert ("lat_seconds_sum", 0.5, {}) in sink.records
+    assert sink.records == [("calls_total", 2.0, {"tool": "echo"})]
     sink.records.clear()
     assert bridge.pump() == 0  # nothing changed
     calls.labels("echo").inc()
     bridge.pump()
     assert sink.records == [("calls_total", 1.0, {"tool": "echo"})]
+
+
+def test_the_bridge_sends_histograms_with_every_bucket_and_only_what_changed() -> None:
+    registry = CollectorRegistry()
+    latency = Histogram("lat_seconds", "l", ["route"], buckets=(0.1, 1.0), registry=registry)
+    sink = ListSink()
+    bridge = RegistryBridge(registry, sink)
+    for value in (0.05, 0.5, 0.7, 3.0):
+        latency.labels("search").observe(value)
+    bridge.pump()
+    assert sink.histograms == [
+        HistogramChange("lat_seconds", {"route": "search"}, (0.1, 1.0), (1, 2, 1), 4, 4.25)
+    ]
+    assert sink.histograms[0].cumulative() == [("0.1", 1), ("1.0", 3), ("+Inf", 4)]
+    sink.histograms.clear()
+    latency.labels("search").observe(0.2)
+    bridge.pump()
+    assert [(c.counts, c.count) for c in sink.histograms] == [((0, 1, 0), 1)]
+    sink.histograms.clear()
+    assert bridge.pump() == 0 and sink.histograms == []
+
+
+def test_the_bridge_sends_a_gauge_when_its_value_changes() -> None:
+    registry = CollectorRegistry()
+    health = Gauge("health", "h", ["skill"], registry=registry)
+    sink = ListSink()
+    bridge = RegistryBridge(registry, sink)
+    health.labels("s").set(0.5)
+    bridge.pump()
+    bridge.pump()
+    health.labels("s").set(0.75)
+    bridge.pump()
+    assert sink.gauges == [("health", 0.5, {"skill": "s"}), ("health", 0.75, {"skill": "s"})]
+
+
+def test_every_sink_takes_every_kind_of_record(tmp_path: Path) -> None:
+    for sink in (NullSink(), SqliteSink(tmp_path / "a.db"), ListSink()):
+        assert isinstance(sink, AnalyticsSink)
+        sink.close()
+
+
+def test_the_sqlite_sink_keeps_histogram_buckets(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    sink = SqliteSink(db)
+    sink.record_histogram(HistogramChange("lat_seconds", {"route": "r"}, (0.1, 1.0), (1, 0, 2), 3, 7.5))
+    sink.close()
+    got = sorted((name, value, attrs) for _, name, value, attrs in rows(db))
+    assert got == [
+        ("lat_seconds_bucket", 1.0, '{"le": "0.1", "route": "r"}'),
+        ("lat_seconds_bucket", 3.0, '{"le": "+Inf", "route": "r"}'),
+        ("lat_seconds_count", 3.0, '{"route": "r"}'),
+        ("lat_seconds_sum", 7.5, '{"route": "r"}'),
+    ]
 
 
 def test_start_opens_once_and_shutdown_flushes(tmp_path: Path) -> None:

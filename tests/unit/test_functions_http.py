@@ -149,6 +149,21 @@ def test_tool_lifecycle_put_get_conditional_put_delete(services: Services) -> No
 
 
 @pytest.mark.parametrize(
+    "etag",
+    [pytest.param('"0123abcd"', id="made-up"), pytest.param("*", id="star"), pytest.param("", id="empty")],
+)
+def test_if_match_on_a_tool_that_does_not_exist_creates_nothing(services: Services, etag: str) -> None:
+    before = payload(call("tools_list", params={"limit": "500"}))
+    tool = {"description": "Should never be stored", "tags": ["nope"]}
+    refused = call("tools_item", "PUT", tool, route={"name": "ghost.tool"}, headers={"If-Match": etag})
+    assert_problem(refused, 412)
+    assert_problem(call("tools_item", route={"name": "ghost.tool"}), 404)
+    assert payload(call("tools_list", params={"limit": "500"})) == before  # the catalog is unchanged
+    # Unconditionally, the same request creates it: the 412 was the condition's doing.
+    assert call("tools_item", "PUT", tool, route={"name": "ghost.tool"}).status_code == 201
+
+
+@pytest.mark.parametrize(
     ("name", "body", "status"),
     [
         pytest.param("a.b", {"name": "other", "description": "x"}, 422, id="name-mismatch"),
@@ -268,6 +283,31 @@ def test_metrics_are_prometheus_text_with_our_names(services: Services) -> None:
     call("tools_search", "POST", {"query": "weather"})
     text = call("metrics").get_body().decode()
     assert "toolweaver_http_requests_total" in text and "toolweaver_cache_lookups_total" in text
+
+
+def worker_content_type(response: func.HttpResponse) -> str:
+    """The Content-Type the Python worker sends to the host for ``response`` (its own converter)."""
+    from azure.functions.http import HttpResponseConverter
+
+    HttpResponseConverter.encode(response, expected_type=None)
+    return str(response.headers["content-type"])
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        pytest.param("metrics", "text/plain; version=1.0.0; charset=utf-8", id="prometheus-text"),
+        pytest.param("health", "application/json", id="json"),
+        pytest.param("tools_item", "application/problem+json", id="problem"),
+    ],
+)
+def test_worker_sends_one_content_type_with_at_most_one_charset(
+    services: Services, name: str, expected: str
+) -> None:
+    route = {"name": "no-such-tool"} if name == "tools_item" else None
+    content_type = worker_content_type(call(name, route=route))
+    assert content_type == expected
+    assert content_type.lower().count("charset") <= 1
 
 
 @pytest.mark.parametrize(

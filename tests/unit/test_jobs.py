@@ -50,7 +50,7 @@ def handler() -> Handlers:
 
 @pytest.fixture
 def worker(jobs: JobStore, handler: Handlers) -> JobWorker:
-    return JobWorker(jobs, {"echo": handler})
+    return JobWorker(jobs, {"echo": handler, "tool-run": handler}, rerunnable={"echo"})
 
 
 def test_create_stores_a_queued_record_and_sends_only_its_id(jobs: JobStore, queue: RecordingQueue) -> None:
@@ -121,7 +121,7 @@ def test_a_failure_of_the_jobs_own_work_is_a_terminal_result(
 @pytest.mark.parametrize(
     "behaviour", [pytest.param("crash", id="bug"), pytest.param("unavailable", id="storage")]
 )
-def test_crashes_propagate_so_the_queue_redelivers_and_the_rerun_finishes_once(
+def test_crashes_propagate_so_the_queue_redelivers_and_a_rerunnable_kind_finishes_once(
     jobs: JobStore, worker: JobWorker, handler: Handlers, behaviour: str
 ) -> None:
     handler.behaviour = behaviour
@@ -132,6 +132,44 @@ def test_crashes_propagate_so_the_queue_redelivers_and_the_rerun_finishes_once(
     handler.behaviour = "ok"
     done = worker.process(record.id)  # the redelivery
     assert done is not None and done.status == "succeeded" and done.attempts == 2
+
+
+@pytest.mark.parametrize(
+    "behaviour", [pytest.param("crash", id="bug"), pytest.param("unavailable", id="storage")]
+)
+def test_a_redelivered_job_that_calls_tools_is_marked_failed_not_run_again(
+    jobs: JobStore, worker: JobWorker, handler: Handlers, behaviour: str
+) -> None:
+    handler.behaviour = behaviour
+    record, _ = jobs.create("tool-run", {})
+    with pytest.raises((RuntimeError, StorageUnavailableError)):
+        worker.process(record.id)
+    handler.behaviour = "ok"
+    done = worker.process(record.id)  # the redelivery
+    assert handler.calls == 1  # its tools are not called again
+    assert done is not None and done.status == "failed" and done.attempts == 1
+    assert done.error is not None and done.error["type"] == "Interrupted"
+    assert "not run again" in done.error["detail"]
+
+
+def test_a_job_past_its_deadline_fails_with_the_reason_and_is_not_rerun(jobs: JobStore) -> None:
+    import asyncio
+
+    from toolweaver.execution.loop import run_sync
+
+    calls: list[int] = []
+
+    def slow(payload: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        calls.append(1)
+        return run_sync(asyncio.sleep(30, result={}), timeout=60)  # its own limit is longer
+
+    worker = JobWorker(jobs, {"run": slow}, seconds=0.2)
+    record, _ = jobs.create("run", {})
+    done = worker.process(record.id)
+    assert done is not None and done.status == "failed"
+    assert done.error is not None and done.error["type"] == "DeadlineExceededError"
+    assert "functionTimeout" in done.error["detail"]
+    assert worker.process(record.id) is None and calls == [1]  # a duplicate delivery does nothing
 
 
 def test_the_poison_handler_marks_the_job_failed_with_the_reason(

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from tests.app_functions import functions
-from toolweaver.api.openapi import document
+from toolweaver.api.routes import openapi_document as document
 from toolweaver.settings import REPO_DIR
 
 

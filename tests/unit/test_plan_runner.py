@@ -135,7 +135,9 @@ def test_independent_steps_overlap_and_dependents_wait() -> None:
         ),
     )
     assert outcome.status == "succeeded"
-    assert abs(invoker.starts("fetch")[0] - invoker.starts("fast")[0]) < 0.04  # same wave
+    # Same wave: each started before the other ended.
+    assert invoker.starts("fetch")[0] < invoker.ends("fast")[0]
+    assert invoker.starts("fast")[0] < invoker.ends("fetch")[0]
     assert invoker.starts("echo")[0] >= max(invoker.ends("fetch")[0], invoker.ends("fast")[0])
     assert outcome.steps == {"a": "succeeded", "b": "succeeded", "c": "succeeded"}
     assert outcome.result == outcome.outputs["c"]  # no "output": the last step's
@@ -291,9 +293,7 @@ def test_a_fatal_error_cancels_the_steps_still_running() -> None:
         raise ToolCallError("broken", "no", kind="backend")
 
     invoker = FakeInvoker({"slow": slow, "broken": broken})
-    started = time.monotonic()
     outcome = run(PlanRunner(invoker), plan({"id": "s", "tool": "slow"}, {"id": "b", "tool": "broken"}))
-    assert time.monotonic() - started < 5
     assert (outcome.status, outcome.failed_step) == ("failed", "b")
     assert outcome.steps == {"s": "cancelled", "b": "failed"}
     assert invoker.cancelled == ["slow"]

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from toolweaver.catalog.model import MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH
+from toolweaver.execution import budget
 from toolweaver.search.engine import MAX_QUERY_CHARS, MAX_TOP_K
 from toolweaver.skills import MAX_CODE_CHARS
 
@@ -133,7 +134,7 @@ class SearchJob(_Body):
     )
 
 
-MAX_RUN_SECONDS = 600.0  # a queued run; HTTP runs stop at HTTP_RUN_SECONDS
+MAX_RUN_SECONDS = budget.MAX_RUN_SECONDS  # a queued run (from functionTimeout); HTTP runs: HTTP_RUN_SECONDS
 HTTP_RUN_SECONDS = 60.0
 
 

@@ -1,13 +1,51 @@
-"""The OpenAPI 3.1 document of the HTTP API, built from the route table and the pydantic models."""
+"""The OpenAPI 3.1 document of the HTTP API, built from a route table and the pydantic models.
+
+The table is passed in (``toolweaver.api.routes.openapi_document`` passes ``ROUTES``): the route
+table serves this document, so this module must not import it.
+"""
 
 from __future__ import annotations
 
 import re
-from functools import cache
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from pydantic import BaseModel
 
 from toolweaver import __version__
-from toolweaver.api.routes import ROUTES, Operation, Route
+
+
+class Operation(Protocol):
+    """What the document needs of one method of a route (``routes.Operation`` has it)."""
+
+    @property
+    def summary(self) -> str: ...
+    @property
+    def responses(self) -> Mapping[int, str]: ...
+    @property
+    def body(self) -> type[BaseModel] | None: ...
+    @property
+    def body_types(self) -> tuple[str, ...]: ...
+    @property
+    def query(self) -> Mapping[str, str]: ...
+    @property
+    def response_type(self) -> str: ...
+
+
+class Route(Protocol):
+    """What the document needs of one route (``routes.Route`` has it)."""
+
+    @property
+    def function_name(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def operations(self) -> Mapping[str, Operation]: ...
+    @property
+    def anonymous(self) -> bool: ...
+    @property
+    def tag(self) -> str: ...
+
 
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\??\}")
 _PATH_PARAMS: dict[str, dict[str, Any]] = {
@@ -28,11 +66,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
-@cache
-def document() -> dict[str, Any]:
+def document(routes: Sequence[Route]) -> dict[str, Any]:
+    """The document of ``routes``."""
     schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
     paths: dict[str, Any] = {}
-    for route in ROUTES:
+    for route in routes:
         item = paths.setdefault(_PARAM.sub(r"{\1}", f"/api/{route.path}"), {})
         for method, operation in route.operations.items():
             item[method.lower()] = _operation(route, method, operation, schemas)

@@ -16,6 +16,7 @@ from toolweaver.api.http import ApiResponse, problem
 from toolweaver.errors import (
     CatalogError,
     ConfigError,
+    DeadlineExceededError,
     JobError,
     ModelError,
     NotFoundError,
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 # Most specific first: the first matching class decides.
 _STATUS: tuple[tuple[type[ToolWeaverError], int], ...] = (
     (StorageUnavailableError, 503),
+    (DeadlineExceededError, 504),
     (NotFoundError, 404),
     (ToolNotFoundError, 404),
     (PreconditionFailedError, 412),

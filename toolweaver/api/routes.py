@@ -6,18 +6,20 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Any
 
 from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
-from toolweaver.api import jobs, plans, runs, search, skills, system, tools
+from toolweaver.api import jobs, openapi, plans, runs, search, skills, system, tools
 from toolweaver.api.auth import operator_refusal
-from toolweaver.api.http import ApiRequest, ApiResponse, problem
+from toolweaver.api.http import ApiRequest, ApiResponse, json_response, problem
 from toolweaver.api.limits import caller_of
 from toolweaver.api.models import (
     JobRequest,
@@ -78,6 +80,10 @@ class Route:
         )
 
 
+def _openapi_json(request: ApiRequest, services: Services) -> ApiResponse:
+    return json_response(200, openapi_document())
+
+
 _FOUND = {200: "OK", 404: "no such tool"}
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -100,7 +106,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "openapi",
         "openapi.json",
-        {"GET": Operation(system.openapi_document, "This document", {200: "OK"})},
+        {"GET": Operation(_openapi_json, "This document", {200: "OK"})},
         tag="operations",
     ),
     Route(
@@ -177,7 +183,12 @@ ROUTES: tuple[Route, ...] = (
             "POST": Operation(
                 plans.handle_plan,
                 "Plan a request with the language model (not run)",
-                {200: "a validated plan", 422: "no valid plan after one repair", 503: "no model configured"},
+                {
+                    200: "a validated plan",
+                    422: "no valid plan after one repair",
+                    503: "no model configured",
+                    504: "the model did not answer within the HTTP time budget",
+                },
                 body=PlanRequest,
             )
         },
@@ -194,6 +205,7 @@ ROUTES: tuple[Route, ...] = (
                     200: "the run's outcome, whatever its status",
                     422: "invalid program or plan",
                     503: "a request needs a language model and none is configured",
+                    504: "not finished within the HTTP time budget: queue it as a job",
                 },
                 body=RunRequest,
             )
@@ -247,6 +259,12 @@ ROUTES: tuple[Route, ...] = (
         tag="jobs",
     ),
 )
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of ROUTES, built once."""
+    return openapi.document(ROUTES)
 
 
 def dispatch(route: Route, request: ApiRequest, services: Services) -> ApiResponse:

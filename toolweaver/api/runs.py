@@ -9,13 +9,12 @@ from toolweaver.api.bodies import job_input, parse_model
 from toolweaver.api.http import ApiRequest, ApiResponse, json_response
 from toolweaver.api.models import HTTP_RUN_SECONDS, AskInput, RunRequest
 from toolweaver.errors import RequestError
+from toolweaver.execution import budget
 from toolweaver.execution.loop import run_sync
 from toolweaver.execution.ports import RunLimits
 from toolweaver.jobs.worker import Progress
 from toolweaver.planning.ask import ask
 from toolweaver.services import Services
-
-_GRACE_SECONDS = 15.0  # the sandbox enforces the run's own timeout; this only guards the wait
 
 
 def run_now(services: Services, body: RunRequest) -> dict[str, Any]:
@@ -26,11 +25,11 @@ def run_now(services: Services, body: RunRequest) -> dict[str, Any]:
     if body.program is not None:
         limits = RunLimits(timeout_s=body.timeout_s, max_tool_calls=body.max_tool_calls)
         outcome = run_sync(
-            execution.run_program(body.program, limits=limits), body.timeout_s + _GRACE_SECONDS
+            execution.run_program(body.program, limits=limits), budget.run_seconds(body.timeout_s)
         )
         return {"kind": "program", **dataclasses.asdict(outcome)}
     plan = body.plan or {}
-    done = run_sync(execution.run_plan(plan, timeout_s=body.timeout_s), body.timeout_s + _GRACE_SECONDS)
+    done = run_sync(execution.run_plan(plan, timeout_s=body.timeout_s), budget.run_seconds(body.timeout_s))
     return {"kind": "plan", **done.to_dict()}
 
 
@@ -40,7 +39,7 @@ def ask_now(services: Services, request: str, timeout_s: float) -> dict[str, Any
     work = ask(
         services.planner, services.execution, request, timeout_s=timeout_s, synthesize=s.planner_synthesize
     )
-    return run_sync(work, timeout_s + 3 * s.planner_timeout + _GRACE_SECONDS)
+    return run_sync(work, budget.ask_seconds(timeout_s, s.planner_timeout))  # capped by the deadline
 
 
 def ask_job(services: Services, payload: dict[str, Any], progress: Progress) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""GET health, metrics and openapi.json."""
+"""GET health and metrics (openapi.json is served by the route table it documents: routes.py)."""
 
 from __future__ import annotations
 
@@ -41,9 +41,3 @@ def health(request: ApiRequest, services: Services) -> ApiResponse:
 
 def metrics_text(request: ApiRequest, services: Services) -> ApiResponse:
     return ApiResponse(200, metrics.exposition(), metrics.CONTENT_TYPE)
-
-
-def openapi_document(request: ApiRequest, services: Services) -> ApiResponse:
-    from toolweaver.api.openapi import document
-
-    return json_response(200, document())

@@ -16,6 +16,7 @@ from toolweaver.api.auth import principal_roles
 from toolweaver.api.http import ApiRequest, ApiResponse
 from toolweaver.api.routes import ROUTES, Route, dispatch
 from toolweaver.errors import ConfigError
+from toolweaver.execution import budget
 from toolweaver.functions.runtime import services
 from toolweaver.settings import Settings
 
@@ -43,13 +44,30 @@ def to_api_request(req: func.HttpRequest, *, operator: bool = False) -> ApiReque
 
 
 def to_func_response(response: ApiResponse) -> func.HttpResponse:
+    mimetype, charset = split_charset(response.content_type)
     return func.HttpResponse(
         body=response.body,
         status_code=response.status,
         headers=dict(response.headers),
-        mimetype=response.content_type,
-        charset="utf-8",
+        mimetype=mimetype,
+        charset=charset,
     )
+
+
+def split_charset(content_type: str) -> tuple[str, str]:
+    """``text/plain; version=1.0.0; charset=utf-8`` as (``text/plain; version=1.0.0``, ``utf-8``).
+
+    The worker writes ``<mimetype>; charset=<charset>`` for text types, so a charset left in the
+    mimetype would be sent twice.
+    """
+    kept, charset = [], "utf-8"
+    for part in content_type.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "charset" and value:
+            charset = value.strip().strip('"')
+        elif part.strip():
+            kept.append(part.strip())
+    return "; ".join(kept), charset
 
 
 def operator_auth_mode() -> str:
@@ -66,7 +84,9 @@ def _register(route: Route, name: str, methods: tuple[str, ...], operator: bool,
 
     def handle(req: func.HttpRequest) -> func.HttpResponse:
         request = to_api_request(req, operator=proven_operator)
-        return to_func_response(dispatch(route, request, services()))
+        # An answer must leave before Azure's front end gives up (230 s) or functionTimeout.
+        with budget.deadline_in(budget.HTTP_SECONDS):
+            return to_func_response(dispatch(route, request, services()))
 
     handle.__name__ = handle.__qualname__ = name
     if route.anonymous:

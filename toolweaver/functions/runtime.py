@@ -14,9 +14,6 @@ from toolweaver.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-_current: list[Services] = []  # holds at most one; a list so no `global` statement is needed
-
 
 def with_job_kinds(services: Services) -> Services:
     """Register the job kinds this app runs. The execution and planner issues add theirs here."""
@@ -26,14 +23,39 @@ def with_job_kinds(services: Services) -> Services:
     return services
 
 
+class ProcessServices:
+    """The process's one Services: built from the environment on first use, swappable in tests.
+
+    The worker imports function_app.py once and calls its functions on many threads; they all
+    share what this holds (model, index, clients, the execution loop).
+    """
+
+    def __init__(self) -> None:
+        self._current: Services | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Services:
+        current = self._current
+        if current is None:
+            with self._lock:
+                current = self._current
+                if current is None:
+                    settings = Settings.from_env()
+                    start_operations(settings)
+                    current = self._current = with_job_kinds(Services(settings))
+        return current
+
+    def use(self, replacement: Services | None) -> None:
+        """Swap the Services (tests); None makes the next get() build a fresh one."""
+        with self._lock:
+            self._current = with_job_kinds(replacement) if replacement is not None else None
+
+
+PROCESS = ProcessServices()  # the functions are module-level, as the v2 programming model wants
+
+
 def services() -> Services:
-    if not _current:
-        with _lock:
-            if not _current:
-                settings = Settings.from_env()
-                start_operations(settings)
-                _current.append(with_job_kinds(Services(settings)))
-    return _current[0]
+    return PROCESS.get()
 
 
 def start_operations(settings: Settings) -> None:
@@ -64,10 +86,7 @@ def _start_analytics(settings: Settings) -> None:
 
 def use(replacement: Services | None) -> None:
     """Swap the process-wide Services (tests); None makes the next call build a fresh one."""
-    with _lock:
-        _current.clear()
-        if replacement is not None:
-            _current.append(with_job_kinds(replacement))
+    PROCESS.use(replacement)
 
 
 def prewarm_if_enabled() -> None:

@@ -2,16 +2,15 @@
 
 The prometheus_client instruments in :mod:`toolweaver.observability.metrics` stay the source of
 truth: call sites keep incrementing them, and :class:`RegistryBridge` turns what changed since the
-last pump into ``record()`` calls on the configured sink. So ``prometheus`` (the default) is the
-current behaviour with no extra sink, and a push backend never needs a call site of its own.
-
-Naming rule shared by the bridge and the sinks: a name ending ``_total``, ``_count`` or ``_sum`` is
-a monotonic delta (a counter); any other name is one observation (a histogram value).
+last pump into calls on the configured sink (:mod:`toolweaver.observability.sink`): counter
+deltas, histogram changes with every bucket, and gauge values. So ``prometheus`` (the default) is
+the current behaviour with no extra sink, every backend receives the same metrics, and a push
+backend never needs a call site of its own.
 
 Backends: ``prometheus`` | ``otlp`` | ``azuremonitor`` | ``sqlite`` | ``none``, from
 :class:`toolweaver.settings.Settings`. ``otlp`` and ``azuremonitor`` also carry the traces
-(:mod:`toolweaver.observability.tracing`). Push backends get what changed every
-``ANALYTICS_INTERVAL_SECONDS`` from a daemon thread, and everything left at shutdown.
+(:mod:`toolweaver.observability.tracing`), ``azuremonitor`` the logs too. Push backends get what
+changed every ``ANALYTICS_INTERVAL_SECONDS`` from a daemon thread, and everything left at shutdown.
 """
 
 from __future__ import annotations
@@ -20,46 +19,27 @@ import atexit
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.samples import Sample
 
+from toolweaver.observability.sink import (
+    COUNTER_SUFFIXES,
+    AnalyticsSink,
+    HistogramChange,
+    NullSink,
+    is_counter,
+)
 from toolweaver.settings import ANALYTICS_BACKENDS, Settings
 
 log = logging.getLogger(__name__)
 
+__all__ = ["COUNTER_SUFFIXES", "AnalyticsSink", "HistogramChange", "NullSink", "is_counter"]
+
 BACKENDS = ANALYTICS_BACKENDS
-COUNTER_SUFFIXES = ("_total", "_count", "_sum")
 DEFAULT_INTERVAL_S = 15.0
-
-
-def is_counter(name: str) -> bool:
-    """True when ``name`` carries deltas to add up rather than single observations."""
-    return name.endswith(COUNTER_SUFFIXES)
-
-
-@runtime_checkable
-class AnalyticsSink(Protocol):
-    """Where analytics events go. ``record`` must be cheap and thread-safe; I/O belongs in flush."""
-
-    def record(self, name: str, value: float, attributes: Mapping[str, str]) -> None: ...
-
-    def flush(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class NullSink:
-    """Drops everything: the ``none`` backend, and ``prometheus`` (the registry is the backend)."""
-
-    def record(self, name: str, value: float, attributes: Mapping[str, str]) -> None:
-        return None
-
-    def flush(self) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
+Labels = tuple[tuple[str, str], ...]
 
 
 def open_sink(settings: Settings, *, credential: Any = None) -> AnalyticsSink:
@@ -86,33 +66,72 @@ def open_sink(settings: Settings, *, credential: Any = None) -> AnalyticsSink:
 
 
 class RegistryBridge:
-    """Turns a prometheus registry's changes since the last pump into sink records.
+    """Turns a prometheus registry's changes since the last pump into sink calls.
 
-    Counters give ``<name>_total`` deltas; histograms give ``<name>_count`` and ``<name>_sum``
-    deltas (prometheus keeps no single observations, so a sink sees the sum, not each value).
+    Counters give ``<name>_total`` deltas (``record``); histograms give one
+    :class:`HistogramChange` per series that saw observations, every bucket included
+    (``record_histogram``); gauges give their value when it changed (``record_gauge``).
     """
 
     def __init__(self, registry: CollectorRegistry, sink: AnalyticsSink) -> None:
         self._registry = registry
         self._sink = sink
-        self._last: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._last: dict[tuple[str, Labels], float] = {}
         self._lock = threading.Lock()
 
     def pump(self) -> int:
-        """Record every non-zero delta; returns how many records went to the sink."""
+        """Send every change; returns how many calls went to the sink."""
         sent = 0
         with self._lock:
             for metric in self._registry.collect():
+                if metric.type == "histogram":
+                    sent += self._histograms(metric.name, metric.samples)
+                    continue
                 for sample in metric.samples:
-                    if not sample.name.endswith(COUNTER_SUFFIXES):
-                        continue  # buckets and _created timestamps: not deltas worth sending
-                    labels = tuple(sorted(sample.labels.items()))
-                    key = (sample.name, labels)
-                    delta = sample.value - self._last.get(key, 0.0)
-                    self._last[key] = sample.value
-                    if delta:
-                        self._sink.record(sample.name, delta, dict(labels))
-                        sent += 1
+                    if metric.type == "counter" and sample.name.endswith("_total"):
+                        delta = self._delta(sample.name, sample.labels, sample.value)
+                        if delta > 0:
+                            self._sink.record(sample.name, delta, dict(sample.labels))
+                            sent += 1
+                    elif metric.type == "gauge":
+                        key = (sample.name, tuple(sorted(sample.labels.items())))
+                        if self._last.get(key) != sample.value:
+                            self._last[key] = sample.value
+                            self._sink.record_gauge(sample.name, sample.value, dict(sample.labels))
+                            sent += 1
+        return sent
+
+    def _delta(self, name: str, labels: Mapping[str, str], value: float) -> float:
+        """The change since the last pump; a drop (a reset) starts over from the new value."""
+        key = (name, tuple(sorted(labels.items())))
+        before = self._last.get(key, 0.0)
+        self._last[key] = value
+        return value - before if value >= before else value
+
+    def _histograms(self, name: str, samples: list[Sample]) -> int:
+        series: dict[Labels, dict[str, Any]] = {}
+        for sample in samples:
+            plain = {k: v for k, v in sample.labels.items() if k != "le"}
+            entry = series.setdefault(tuple(sorted(plain.items())), {"buckets": []})
+            if sample.name.endswith("_bucket"):
+                entry["buckets"].append((float(sample.labels["le"]), sample.value))
+            elif sample.name.endswith(("_count", "_sum")):
+                entry[sample.name.rsplit("_", 1)[1]] = sample.value
+        sent = 0
+        for labels, entry in series.items():
+            attributes = dict(labels)
+            count = self._delta(f"{name}_count", attributes, entry.get("count", 0.0))
+            total = self._delta(f"{name}_sum", attributes, entry.get("sum", 0.0))
+            buckets = sorted(entry["buckets"])
+            cumulative = [self._delta(f"{name}_bucket{le}", attributes, v) for le, v in buckets]
+            if count <= 0:
+                continue
+            per_bucket = [int(c - p) for c, p in zip(cumulative, [0.0, *cumulative[:-1]], strict=True)]
+            bounds = tuple(le for le, _ in buckets if le != float("inf"))
+            self._sink.record_histogram(
+                HistogramChange(name, attributes, bounds, tuple(per_bucket), int(count), total)
+            )
+            sent += 1
         return sent
 
 
@@ -159,13 +178,65 @@ class Analytics:
             self.sink.close()
 
 
-# The process's one Analytics, under "current" (a dict, not a rebound global: start/shutdown swap it).
-_process: dict[str, Analytics] = {}
-_start_lock = threading.Lock()
+class ProcessAnalytics:
+    """The process's one Analytics: opened by the first ``start``, flushed and closed at exit."""
+
+    def __init__(self) -> None:
+        self._current: Analytics | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> Analytics | None:
+        return self._current
+
+    def start(
+        self,
+        settings: Settings,
+        registry: CollectorRegistry | None = None,
+        *,
+        at_exit: Callable[[Callable[[], None]], object] = atexit.register,
+    ) -> Analytics:
+        """Open the backend once (later calls return the same Analytics); closed at exit."""
+        with self._lock:
+            started = self._current
+            if started is None:
+                if registry is None:
+                    from toolweaver.observability.metrics import REGISTRY
+
+                    registry = REGISTRY
+                sink = open_sink(settings)
+                # The prometheus backend is the registry itself: nothing to pump.
+                bridged = None if isinstance(sink, NullSink) else registry
+                started = self._current = Analytics(sink, bridged, backend=settings.analytics_backend)
+                started.start_pump(float(settings.analytics_interval))
+                at_exit(shutdown)
+                log.info("analytics backend: %s", settings.analytics_backend)
+            return started
+
+    def shutdown(self) -> None:
+        """Flush and close the analytics, if started, then the trace provider; safe to call twice."""
+        from toolweaver.observability import tracing
+
+        with self._lock:
+            current, self._current = self._current, None
+        if current is not None:
+            try:
+                current.close()
+            except Exception:  # shutdown must not mask the real exit reason
+                log.exception("analytics shutdown failed")
+        provider = tracing.provider()
+        if provider is not None and hasattr(provider, "shutdown"):
+            tracing.install(None)
+            try:
+                provider.shutdown()  # exports the spans still batched
+            except Exception:
+                log.exception("trace provider shutdown failed")
+
+
+PROCESS = ProcessAnalytics()  # one per process: the pump thread and atexit hook are process-wide
 
 
 def current() -> Analytics | None:
-    return _process.get("current")
+    return PROCESS.current()
 
 
 def start(
@@ -174,39 +245,10 @@ def start(
     *,
     at_exit: Callable[[Callable[[], None]], object] = atexit.register,
 ) -> Analytics:
-    """The process's analytics, opened once (later calls return the same one); closed at exit."""
-    with _start_lock:
-        started = _process.get("current")
-        if started is None:
-            if registry is None:
-                from toolweaver.observability.metrics import REGISTRY
-
-                registry = REGISTRY
-            sink = open_sink(settings)
-            # The prometheus backend is the registry itself: nothing to pump.
-            bridged = None if isinstance(sink, NullSink) else registry
-            started = _process["current"] = Analytics(sink, bridged, backend=settings.analytics_backend)
-            started.start_pump(float(settings.analytics_interval))
-            at_exit(shutdown)
-            log.info("analytics backend: %s", settings.analytics_backend)
-        return started
+    """The process's analytics (see ProcessAnalytics.start)."""
+    return PROCESS.start(settings, registry, at_exit=at_exit)
 
 
 def shutdown() -> None:
     """Flush and close the process's analytics, if started; safe to call twice."""
-    from toolweaver.observability import tracing
-
-    with _start_lock:
-        current = _process.pop("current", None)
-    if current is not None:
-        try:
-            current.close()
-        except Exception:  # shutdown must not mask the real exit reason
-            log.exception("analytics shutdown failed")
-    provider = tracing.provider()
-    if provider is not None and hasattr(provider, "shutdown"):
-        tracing.install(None)
-        try:
-            provider.shutdown()  # exports the spans still batched
-        except Exception:
-            log.exception("trace provider shutdown failed")
+    PROCESS.shutdown()

@@ -1,10 +1,19 @@
-"""Structured logging: every record carries the request id and job id of the work it belongs to.
+"""Structured logging: every record carries the request id, job id and trace id of its work.
 
 The library only uses module loggers. The app calls :func:`configure` once: a log record factory
-adds ``request_id``, ``job_id`` and ``trace_id`` to every record (so any handler, the Functions
-worker's included, can use them), and with ``LOG_FORMAT=json`` the process's own stream handlers
-write one JSON object per line. The Functions worker's handler is left as it is: it ships records
-to the host, which forwards them to Application Insights.
+adds ``request_id``, ``job_id`` and ``trace_id`` to every record, and:
+
+- the process's own stream handlers (the dev host, the CLI) write ``LOG_FORMAT`` lines: one JSON
+  object each, or plain text with the ids in brackets;
+- a handler that forwards records elsewhere and has no formatter of its own (the Functions
+  worker's, which sends the host only a record's formatted message, level and logger name) gets
+  the ids written into the message text, so they reach Application Insights;
+- with the ``azuremonitor`` backend, :meth:`LogSetup.export_through` sends the app's records to
+  Application Insights through OpenTelemetry, the ids as custom dimensions, and the forwarding
+  handlers stop sending those records a second time.
+
+The Azure SDK logs every storage request's URL and headers at INFO; :func:`quiet_sdk_loggers`
+(called when the Functions package is imported) keeps those loggers at WARNING.
 """
 
 from __future__ import annotations
@@ -27,7 +36,23 @@ JOB_ID: contextvars.ContextVar[str] = contextvars.ContextVar("toolweaver_job_id"
 _CALLER_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _CONTEXT_FIELDS = ("request_id", "job_id", "trace_id")
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-_configured: dict[str, object] = {}
+# Loggers that write secrets-adjacent detail (request URLs, headers, token acquisition) at INFO.
+SDK_LOGGERS = (
+    "azure",
+    "azure.core.pipeline.policies.http_logging_policy",
+    "azure.identity",
+    "azure.storage",
+    "azure.monitor.opentelemetry.exporter",
+    "msal",
+    "urllib3",
+)
+APP_LOGGER = "toolweaver"
+
+
+def quiet_sdk_loggers() -> None:
+    """The Azure SDK's loggers at WARNING: their INFO records are each request's URL and headers."""
+    for name in SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def request_id_from(header: str | None) -> str:
@@ -57,6 +82,7 @@ def _with_context(factory: Callable[..., logging.LogRecord]) -> Callable[..., lo
         record.trace_id = current_trace_id()
         return record
 
+    make.adds_context = True  # type: ignore[attr-defined]
     return make
 
 
@@ -90,26 +116,81 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        ids = " ".join(
-            f"{name}={value}" for name in ("request_id", "job_id") if (value := getattr(record, name, ""))
-        )
+        ids = " ".join(f"{name}={value}" for name in _CONTEXT_FIELDS if (value := getattr(record, name, "")))
         return f"{line} [{ids}]" if ids else line
+
+
+def context_text(record: logging.LogRecord) -> str:
+    """``request_id=... job_id=... trace_id=...`` for the ids a record carries ('' when none)."""
+    return " ".join(f"{name}={value}" for name in _CONTEXT_FIELDS if (value := getattr(record, name, "")))
+
+
+class ForwardedFormatter(logging.Formatter):
+    """For handlers that pass only the message on (the Functions worker's): the ids in the text."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        ids = context_text(record)
+        return f"{text} [{ids}]" if ids else text
+
+
+class _NotExported(logging.Filter):
+    """On forwarding handlers once the app's records are exported through OpenTelemetry."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == APP_LOGGER or record.name.startswith(APP_LOGGER + "."))
 
 
 def formatter(log_format: str) -> logging.Formatter:
     return JsonFormatter() if log_format == "json" else TextFormatter()
 
 
+class LogSetup:
+    """What :func:`configure` did to the process's logging, so a second call changes only what differs."""
+
+    def __init__(self) -> None:
+        self.log_format: str | None = None
+        self.forwarding: list[logging.Handler] = []  # handlers given ForwardedFormatter
+        self.exporter: logging.Handler | None = None
+        self._not_exported = _NotExported()
+
+    def configure(self, log_format: str, root: logging.Logger | None = None) -> None:
+        """Install the context record factory (once) and format the root logger's handlers."""
+        root = root or logging.getLogger()
+        factory = logging.getLogRecordFactory()
+        if not getattr(factory, "adds_context", False):
+            logging.setLogRecordFactory(_with_context(factory))
+        for handler in root.handlers:
+            if type(handler) is logging.StreamHandler:
+                # Ours or basicConfig's: the process's own lines.
+                if self.log_format != log_format or handler.formatter is None:
+                    handler.setFormatter(formatter(log_format))
+            elif handler.formatter is None and handler is not self.exporter:
+                # A forwarding handler (the Functions worker's): only its message text travels.
+                handler.setFormatter(ForwardedFormatter())
+                self.forwarding.append(handler)
+                if self.exporter is not None:
+                    handler.addFilter(self._not_exported)
+        self.log_format = log_format
+
+    def export_through(self, handler: logging.Handler | None) -> None:
+        """Send the app's records through ``handler`` (None: stop) instead of the forwarding handlers."""
+        app = logging.getLogger(APP_LOGGER)
+        if self.exporter is not None:
+            app.removeHandler(self.exporter)
+        self.exporter = handler
+        for forwarding in self.forwarding:
+            if handler is None:
+                forwarding.removeFilter(self._not_exported)
+            else:
+                forwarding.addFilter(self._not_exported)
+        if handler is not None:
+            app.addHandler(handler)
+
+
+SETUP = LogSetup()  # the process's logging is one thing: the worker owns the root logger
+
+
 def configure(log_format: str) -> None:
-    """Install the context record factory (once) and format the process's own stream handlers."""
-    if "factory" not in _configured:
-        _configured["factory"] = logging.getLogRecordFactory()
-        logging.setLogRecordFactory(_with_context(logging.getLogRecordFactory()))
-    if _configured.get("format") == log_format:
-        return
-    _configured["format"] = log_format
-    for handler in logging.getLogger().handlers:
-        # Only plain stream handlers (ours, basicConfig's): the Functions worker's handler
-        # forwards records to the host and keeps its own format.
-        if type(handler) is logging.StreamHandler:
-            handler.setFormatter(formatter(log_format))
+    """Install the context record factory (once) and format the process's handlers (see LogSetup)."""
+    SETUP.configure(log_format)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,33 +25,47 @@ from toolweaver.services import Services
 log = logging.getLogger(__name__)
 
 PREFIX = "snapshots/"
-_baseline: dict[str, dict[str, dict[str, float]]] = {}  # "last": the totals at the previous snapshot
-_lock = threading.Lock()
+Totals = dict[str, dict[str, float]]
 
 
 def snapshot_key(day: date) -> str:
     return f"{PREFIX}{day.isoformat()}.json"
 
 
-def counters_since_last() -> tuple[dict[str, dict[str, float]], bool]:
+class CounterBaseline:
+    """The counter totals at this process's previous snapshot, to report what changed since."""
+
+    def __init__(self, totals: Callable[[], Totals] = counter_totals) -> None:
+        self._totals = totals
+        self._last: Totals | None = None
+        self._lock = threading.Lock()
+
+    def since_last(self) -> tuple[Totals, bool]:
+        """Counter deltas since the previous call (all totals the first time), and whether there was one."""
+        with self._lock:
+            now = self._totals()
+            before, self._last = self._last, now
+        if before is None:
+            return now, False
+        deltas: Totals = {}
+        for name, group in now.items():
+            changed = {key: value - before.get(name, {}).get(key, 0.0) for key, value in group.items()}
+            changed = {key: value for key, value in changed.items() if value}
+            if changed:
+                deltas[name] = changed
+        return deltas, True
+
+
+BASELINE = CounterBaseline()  # one per process: the registry it reads is the process's
+
+
+def counters_since_last() -> tuple[Totals, bool]:
     """Counter deltas since this process's previous snapshot, and whether there was one."""
-    with _lock:
-        now = counter_totals()
-        before = _baseline.get("last")
-        _baseline["last"] = now
-    if before is None:
-        return now, False
-    deltas: dict[str, dict[str, float]] = {}
-    for name, group in now.items():
-        changed = {key: value - before.get(name, {}).get(key, 0.0) for key, value in group.items()}
-        changed = {key: value for key, value in changed.items() if value}
-        if changed:
-            deltas[name] = changed
-    return deltas, True
+    return BASELINE.since_last()
 
 
-def build_snapshot(services: Services, day: date) -> dict[str, Any]:
-    counters, had_previous = counters_since_last()
+def build_snapshot(services: Services, day: date, *, baseline: CounterBaseline = BASELINE) -> dict[str, Any]:
+    counters, had_previous = baseline.since_last()
     version = services.catalog.current()
     skills = [tool for tool in version.catalog if tool.backend == "skill"]
     now = services.skill_stats.clock()

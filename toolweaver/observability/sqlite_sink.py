@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolweaver.observability.sink import HistogramChange
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (ts REAL NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,
                                    attributes TEXT NOT NULL);
@@ -48,6 +50,20 @@ class SqliteSink:
             self._buffer.append(row)
             if len(self._buffer) >= self._batch_size:
                 self._write_locked()
+
+    def record_histogram(self, change: HistogramChange) -> None:
+        """``<name>_count`` and ``<name>_sum`` rows, and one ``<name>_bucket`` row per ``le`` that
+        gained observations (cumulative over ``le``, as Prometheus writes them)."""
+        self.record(f"{change.name}_count", change.count, change.attributes)
+        self.record(f"{change.name}_sum", change.sum, change.attributes)
+        previous = 0
+        for le, count in change.cumulative():
+            if count != previous:
+                self.record(f"{change.name}_bucket", count, {**change.attributes, "le": le})
+            previous = count
+
+    def record_gauge(self, name: str, value: float, attributes: Mapping[str, str]) -> None:
+        self.record(name, value, attributes)
 
     def flush(self) -> None:
         with self._lock:

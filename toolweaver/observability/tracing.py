@@ -20,17 +20,30 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = TraceContextTextMapPropagator()
-_state: dict[str, Any] = {"tracer": trace.NoOpTracer(), "provider": None}
+
+
+class AppTracing:
+    """The app's tracer provider and tracer (not the global ones); no-op until one is installed."""
+
+    def __init__(self) -> None:
+        self.provider: Any | None = None
+        self.tracer: Any = trace.NoOpTracer()
+
+    def install(self, provider: Any | None) -> None:
+        self.provider = provider
+        self.tracer = provider.get_tracer("toolweaver") if provider is not None else trace.NoOpTracer()
+
+
+APP = AppTracing()  # one per process: the backend that installs it is the process's
 
 
 def install(provider: Any | None) -> None:
     """Use ``provider`` for the app's spans (None: back to no-op spans)."""
-    _state["provider"] = provider
-    _state["tracer"] = provider.get_tracer("toolweaver") if provider is not None else trace.NoOpTracer()
+    APP.install(provider)
 
 
 def provider() -> Any | None:
-    return _state["provider"]
+    return APP.provider
 
 
 def current_trace_id() -> str:
@@ -71,10 +84,10 @@ def span(
     An exception escaping the block marks the span as an error and is re-raised. Without a
     provider this is a shared no-op, so recording costs nothing when nothing is traced.
     """
-    if _state["provider"] is None:
+    if APP.provider is None:
         return _NO_SPAN
     context = _PROPAGATOR.extract(parent) if parent and "traceparent" in parent else None
-    return _state["tracer"].start_as_current_span(  # type: ignore[no-any-return]
+    return APP.tracer.start_as_current_span(  # type: ignore[no-any-return]
         name, context=context, kind=kind, attributes=attributes, record_exception=True
     )
 

@@ -1,4 +1,7 @@
-"""The production app plus job kinds that only tests need: a slow job and a job that crashes.
+"""The production app plus job kinds that only tests need: slow jobs and a job that crashes.
+
+``slow`` and ``crash`` may run again after an interruption (like searches); ``slow-once`` may not
+(like runs and asks, whose tools must not be called twice).
 
 The dev host loads this file exactly as it loads the real function_app.py, so the end-to-end
 tests drive the real blueprints, storage adapters and queue semantics.
@@ -41,4 +44,6 @@ def crash(payload: dict[str, Any], progress: Progress) -> dict[str, Any]:
 
 
 runtime.use(Services(Settings.from_env()))  # settings of this host, not of an earlier one
-runtime.services().job_handlers.update({"slow": slow, "crash": crash})
+runtime.services().job_handlers.update({"slow": slow, "slow-once": slow, "crash": crash})
+worker = runtime.services().worker
+worker.rerunnable = worker.rerunnable | {"slow", "crash"}
