@@ -62,7 +62,7 @@ def test_a_job_killed_mid_run_that_may_not_run_again_is_marked_failed_on_redeliv
         return len(started.read_text().split()) if started.exists() else 0
 
     before = starts()
-    record, _ = services_for.jobs.create("slow-once", {"seconds": 4})
+    record, _ = services_for.jobs.create("slow-once", {"seconds": 4}, owner=KEY_OWNER)
     wait_for(lambda: starts() > before, timeout=30)
     host.kill()  # SIGKILL while its work runs
     host.start()
