@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from toolweaver.catalog.model import Tool
     from toolweaver.catalog.store import CatalogVersion
     from toolweaver.execution.service import ExecutionService
+    from toolweaver.mcp.server import ToolWeaverMcp
     from toolweaver.planning.planner import Planner
     from toolweaver.search.engine import SearchEngine
     from toolweaver.search.service import IndexReport
@@ -250,6 +251,17 @@ class Services:
             )
 
         return self._part("catalog_tools", build)
+
+    @property
+    def mcp(self) -> ToolWeaverMcp:
+        """The MCP face's server (meta-tools over the use cases above), built on first use."""
+
+        def build() -> ToolWeaverMcp:
+            from toolweaver.mcp.server import ToolWeaverMcp
+
+            return ToolWeaverMcp(self)
+
+        return self._part("mcp", build)
 
     def current_engine(self) -> tuple[CatalogVersion, SearchEngine, IndexReport]:
         """The newest catalog version and its search engine (from memory, storage, or built)."""
