@@ -25,10 +25,14 @@ from toolweaver.storage.cache import BlobCache
 from toolweaver.storage.ports import BlobStore, JobQueue
 
 if TYPE_CHECKING:
+    from toolweaver.app.runs import Runs
+    from toolweaver.app.search import ToolSearch
+    from toolweaver.app.tools import CatalogTools
     from toolweaver.catalog.model import Tool
     from toolweaver.catalog.store import CatalogVersion
     from toolweaver.execution.service import ExecutionService
     from toolweaver.execution.trust import ToolTrust
+    from toolweaver.mcp.server import ToolWeaverMcp
     from toolweaver.planning.planner import Planner
     from toolweaver.search.engine import SearchEngine
     from toolweaver.search.service import IndexReport
@@ -62,7 +66,6 @@ class Services:
         self._embedder = embedder
         self._lock = threading.RLock()
         self.job_handlers: dict[str, JobHandler] = {}
-        self.search_costs: dict[str, float] = {}  # index key -> recent milliseconds per search
 
     def _part(self, name: str, build: Callable[[], T]) -> T:
         part = self._parts.get(name)
@@ -213,6 +216,61 @@ class Services:
             )
 
         return self._part("planner", build)
+
+    @property
+    def tool_search(self) -> ToolSearch:
+        """Search with its result cache (the use case behind the HTTP search and the MCP face)."""
+
+        def build() -> ToolSearch:
+            from toolweaver.app.search import ToolSearch
+
+            s = self.settings
+            return ToolSearch(self.current_engine, self.search_cache, shared_min_ms=s.search_cache_min_ms)
+
+        return self._part("tool_search", build)
+
+    @property
+    def runs(self) -> Runs:
+        """Programs, plans and requests run now."""
+
+        def build() -> Runs:
+            from toolweaver.app.runs import Runs
+
+            s = self.settings
+            return Runs(
+                lambda: self.execution,
+                lambda: self.planner,
+                planner_timeout=s.planner_timeout,
+                synthesize=s.planner_synthesize,
+            )
+
+        return self._part("runs", build)
+
+    @property
+    def catalog_tools(self) -> CatalogTools:
+        """Describe and call single catalog tools through the executor."""
+
+        def build() -> CatalogTools:
+            from toolweaver.app.tools import CatalogTools
+
+            return CatalogTools(
+                lambda: self.catalog.current().catalog,
+                lambda: self.execution,
+                tool_timeout=self.settings.tool_timeout,
+            )
+
+        return self._part("catalog_tools", build)
+
+    @property
+    def mcp(self) -> ToolWeaverMcp:
+        """The MCP face's server (meta-tools over the use cases above), built on first use."""
+
+        def build() -> ToolWeaverMcp:
+            from toolweaver.mcp.server import ToolWeaverMcp
+
+            return ToolWeaverMcp(self)
+
+        return self._part("mcp", build)
 
     def current_engine(self) -> tuple[CatalogVersion, SearchEngine, IndexReport]:
         """The newest catalog version and its search engine (from memory, storage, or built)."""

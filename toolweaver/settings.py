@@ -124,6 +124,11 @@ class Settings:
     # Requests each caller may send per minute and per hour, on each instance (0: no limit).
     requests_per_minute: int = field(default=60, metadata={"env": "REQUESTS_PER_MINUTE", "min": 0})
     requests_per_hour: int = field(default=1000, metadata={"env": "REQUESTS_PER_HOUR", "min": 0})
+    # The MCP endpoint (POST /api/mcp): catalog tools listed next to the meta-tools (comma-separated
+    # names), and the browser origins allowed to call it (comma-separated; empty: none, so only
+    # clients that send no Origin, as MCP clients outside a browser do).
+    mcp_pinned_tools: str = field(default="", metadata={"env": "MCP_PINNED_TOOLS"})
+    mcp_allowed_origins: str = field(default="", metadata={"env": "MCP_ALLOWED_ORIGINS"})
     # Log lines as JSON objects (one per line, with the request and job ids) or as plain text.
     log_format: str = field(default="json", metadata={"env": "LOG_FORMAT", "choices": ("json", "text")})
 

@@ -328,6 +328,15 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           name: 'REQUESTS_PER_HOUR'
           value: string(requestsPerHour)
         }
+        // The MCP endpoint: catalog tools listed next to the meta-tools, browser origins allowed.
+        {
+          name: 'MCP_PINNED_TOOLS'
+          value: ''
+        }
+        {
+          name: 'MCP_ALLOWED_ORIGINS'
+          value: ''
+        }
         {
           name: 'LOG_FORMAT'
           value: 'json'

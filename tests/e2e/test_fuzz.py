@@ -51,6 +51,26 @@ def assert_well_formed(
     assert isinstance(detail, str) and detail.strip(), f"{request}\n-> {status}, no detail: {problem!r}"
 
 
+def assert_mcp_well_formed(
+    status: int, content_type: str, body: bytes, request: str, documented: frozenset[int] = frozenset()
+) -> None:
+    """The MCP endpoint's contract: a JSON-RPC answer (an error one with a 4xx status too), a
+    202 for a notification, or problem+json for what fails before MCP (key, limits, size)."""
+    media_type = content_type.split(";", 1)[0].strip()
+    if media_type == PROBLEM or status in (202, 405):
+        assert_well_formed(status, content_type, body, request, documented)
+        return
+    assert b"Traceback" not in body, f"{request}\n-> {status} leaks a traceback: {body[:1000]!r}"
+    assert status < 500, f"{request}\n-> {status} {content_type}: {body[:1000]!r}"
+    assert media_type == "application/json", f"{request}\n-> {status} as {content_type!r}"
+    answer = json.loads(body)
+    assert answer.get("jsonrpc") == "2.0" and ("result" in answer) != ("error" in answer), answer
+    if status >= 400 or "error" in answer:
+        error = answer.get("error")
+        assert isinstance(error, dict) and isinstance(error.get("code"), int), answer
+        assert isinstance(error.get("message"), str) and error["message"].strip(), answer
+
+
 @pytest.fixture(scope="module")
 def api_schema(host: HostProcess) -> BaseSchema:
     # schemathesis.pytest.from_fixture() is the usual way, but its lazy loader (4.32.5) sets
@@ -90,9 +110,8 @@ def test_every_answer_is_a_success_or_a_problem(api_schema: BaseSchema, label: s
     def check(case: schemathesis.Case) -> None:
         response = case.call(timeout=TIMEOUT)
         content_type = ",".join(response.headers.get("content-type", []))  # lower-cased names, list values
-        assert_well_formed(
-            response.status_code, content_type, response.content, case.as_curl_command(), documented
-        )
+        well_formed = assert_mcp_well_formed if path == "/api/mcp" else assert_well_formed
+        well_formed(response.status_code, content_type, response.content, case.as_curl_command(), documented)
 
     check()
 
@@ -165,3 +184,85 @@ def test_hand_written_errors_are_problems(
     status, content_type, answer = send(host, method, path, body, headers)
     assert status == expected, answer[:300]
     assert_well_formed(status, content_type, answer, f"{method} {path}")
+
+
+MCP_JSON = {**JSON_KEYED, "Accept": "application/json, text/event-stream"}
+MCP_VERSIONS = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"]
+PING = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+MCP_METHODS = st.sampled_from(
+    ["initialize", "ping", "tools/list", "tools/call", "server/discover", "resources/list", "prompts/get"]
+) | st.text(max_size=30)
+
+
+@st.composite
+def mcp_messages(draw: st.DrawFn) -> tuple[bytes, dict[str, str]]:
+    """JSON-RPC-shaped messages with any method, id and params, under any protocol version."""
+    message: dict[str, object] = {"jsonrpc": draw(st.sampled_from(["2.0", "2.0", "1.0"]))}
+    if draw(st.booleans()):
+        message["id"] = draw(st.integers() | st.text(max_size=10) | st.none())
+    message["method"] = draw(MCP_METHODS)
+    if draw(st.booleans()):
+        message["params"] = draw(JSON_VALUES)
+    headers = dict(MCP_JSON)
+    version = draw(st.none() | st.sampled_from(MCP_VERSIONS) | st.text(min_size=1, max_size=12))
+    if version is not None and version.isprintable() and version.isascii():
+        headers["MCP-Protocol-Version"] = version
+    return json.dumps(message).encode(), headers
+
+
+@given(message=mcp_messages())
+@settings(
+    max_examples=150, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+)
+def test_mcp_messages_get_json_rpc_answers(host: HostProcess, message: tuple[bytes, dict[str, str]]) -> None:
+    body, headers = message
+    status, content_type, answer = send(host, "POST", "/mcp", body, headers)
+    assert_mcp_well_formed(status, content_type, answer, f"POST /api/mcp {body[:300]!r} {headers}")
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "headers", "expected"),
+    [
+        pytest.param("POST", PING, MCP_JSON, 200, id="ping"),
+        pytest.param("POST", b'{"jsonrpc": "2.0", "id": 1, "method":', MCP_JSON, 400, id="malformed-json"),
+        pytest.param("POST", b"\xff\xfe{}", MCP_JSON, 400, id="not-utf8"),
+        pytest.param("POST", b"", MCP_JSON, 400, id="empty-body"),
+        pytest.param("POST", b"[1, 2]", MCP_JSON, 400, id="batch"),
+        pytest.param("POST", b'{"hello": "world"}', MCP_JSON, 400, id="not-json-rpc"),
+        pytest.param("POST", b"[" * 5000 + b"]" * 5000, MCP_JSON, 400, id="deep-nesting"),
+        pytest.param(
+            "POST",
+            b'{"jsonrpc": "2.0", "id": 2, "method": "tools/frobnicate"}',
+            MCP_JSON,
+            200,
+            id="unknown-method",
+        ),
+        pytest.param(
+            "POST", PING, {**MCP_JSON, "MCP-Protocol-Version": "1999-01-01"}, 400, id="wrong-version"
+        ),
+        pytest.param("POST", PING, {**MCP_JSON, "MCP-Protocol-Version": "latest"}, 400, id="garbage-version"),
+        pytest.param(
+            "POST", PING, {**MCP_JSON, "Origin": "http://attacker.example"}, 403, id="foreign-origin"
+        ),
+        pytest.param("POST", PING, {**MCP_JSON, "Content-Type": "text/plain"}, 400, id="text-plain"),
+        pytest.param("POST", PING, {**JSON_KEYED, "Accept": "text/html"}, 406, id="accepts-no-json"),
+        pytest.param(
+            "POST", b'{"a": "' + b"x" * Settings().max_request_bytes + b'"}', MCP_JSON, 413, id="oversize"
+        ),
+        pytest.param("POST", PING, {"Content-Type": "application/json"}, 401, id="no-key"),
+        pytest.param("GET", None, {**KEYED, "Accept": "text/event-stream"}, 405, id="get"),
+    ],
+)
+def test_bad_mcp_requests_are_refused_clearly(
+    host: HostProcess, method: str, body: bytes | None, headers: dict[str, str], expected: int
+) -> None:
+    status, content_type, answer = send(host, method, "/mcp", body, headers)
+    assert status == expected, answer[:300]
+    assert_mcp_well_formed(status, content_type, answer, f"{method} /api/mcp")
+    if expected == 200 and b"frobnicate" in (body or b""):
+        assert json.loads(answer)["error"]["code"] == -32601  # method not found

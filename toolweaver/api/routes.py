@@ -31,6 +31,7 @@ from toolweaver.api.models import (
     ToolBody,
 )
 from toolweaver.api.problems import from_exception
+from toolweaver.mcp import http as mcp_http
 from toolweaver.observability import logs, tracing
 from toolweaver.observability.metrics import count_request
 from toolweaver.services import Services
@@ -245,6 +246,24 @@ ROUTES: tuple[Route, ...] = (
             )
         },
         tag="skills",
+    ),
+    Route(
+        "mcp",
+        "mcp",
+        {
+            "POST": Operation(
+                mcp_http.handle_post,
+                "MCP over streamable HTTP (stateless, JSON responses): the catalog behind meta-tools",
+                {
+                    200: "a JSON-RPC response",
+                    202: "a notification, accepted",
+                    400: "not a valid MCP request (a JSON-RPC error)",
+                    403: "an Origin that MCP_ALLOWED_ORIGINS does not list",
+                },
+            ),
+            "GET": Operation(mcp_http.handle_get, "No event stream is offered", {405: "use POST"}),
+        },
+        tag="mcp",
     ),
     Route(
         "jobs_create",

@@ -2,50 +2,31 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from toolweaver.api.bodies import job_input, parse_model
 from toolweaver.api.http import ApiRequest, ApiResponse, json_response
 from toolweaver.api.models import HTTP_RUN_SECONDS, AskInput, RunRequest
 from toolweaver.errors import RequestError
-from toolweaver.execution import budget
-from toolweaver.execution.loop import run_sync
-from toolweaver.execution.ports import RunLimits
 from toolweaver.jobs.worker import Progress
-from toolweaver.planning.ask import ask
 from toolweaver.services import Services
 
 
 def run_now(services: Services, body: RunRequest) -> dict[str, Any]:
     """The outcome as JSON. A program that fails is an outcome (status error/timeout/...), not an error."""
-    execution = services.execution
-    if body.request is not None:
-        return {"kind": "request", **ask_now(services, body.request, body.timeout_s)}
-    if body.program is not None:
-        limits = RunLimits(timeout_s=body.timeout_s, max_tool_calls=body.max_tool_calls)
-        outcome = run_sync(
-            execution.run_program(body.program, limits=limits), budget.run_seconds(body.timeout_s)
-        )
-        return {"kind": "program", **dataclasses.asdict(outcome)}
-    plan = body.plan or {}
-    done = run_sync(execution.run_plan(plan, timeout_s=body.timeout_s), budget.run_seconds(body.timeout_s))
-    return {"kind": "plan", **done.to_dict()}
-
-
-def ask_now(services: Services, request: str, timeout_s: float) -> dict[str, Any]:
-    """Plan ``request``, run it and answer in words (PLANNER_SYNTHESIZE)."""
-    s = services.settings
-    work = ask(
-        services.planner, services.execution, request, timeout_s=timeout_s, synthesize=s.planner_synthesize
+    return services.runs.run(
+        program=body.program,
+        plan=body.plan,
+        request=body.request,
+        timeout_s=body.timeout_s,
+        max_tool_calls=body.max_tool_calls,
     )
-    return run_sync(work, budget.ask_seconds(timeout_s, s.planner_timeout))  # capped by the deadline
 
 
 def ask_job(services: Services, payload: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """The ``ask`` job kind."""
     body = job_input(AskInput, payload)
-    result = ask_now(services, body.request, body.timeout_s)
+    result = services.runs.ask(body.request, timeout_s=body.timeout_s)
     progress(1, 1)
     return result
 
