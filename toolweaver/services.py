@@ -25,6 +25,7 @@ from toolweaver.storage.cache import BlobCache
 from toolweaver.storage.ports import BlobStore, JobQueue
 
 if TYPE_CHECKING:
+    from toolweaver.app.catalog import CatalogChanges
     from toolweaver.app.runs import Runs
     from toolweaver.app.search import ToolSearch
     from toolweaver.app.tools import CatalogTools
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from toolweaver.catalog.store import CatalogVersion
     from toolweaver.execution.service import ExecutionService
     from toolweaver.execution.trust import ToolTrust
-    from toolweaver.mcp.server import ToolWeaverMcp
     from toolweaver.planning.planner import Planner
     from toolweaver.search.engine import SearchEngine
     from toolweaver.search.service import IndexReport
@@ -65,7 +65,6 @@ class Services:
         }
         self._embedder = embedder
         self._lock = threading.RLock()
-        self.job_handlers: dict[str, JobHandler] = {}
 
     def _part(self, name: str, build: Callable[[], T]) -> T:
         part = self._parts.get(name)
@@ -139,6 +138,13 @@ class Services:
         return self._part("jobs", lambda: JobStore(self.jobs_store, self.queue))
 
     @property
+    def job_handlers(self) -> dict[str, JobHandler]:
+        """The job kinds (toolweaver.app.jobs); a test app may add kinds of its own."""
+        from toolweaver.app.jobs import job_kinds
+
+        return self._part("job_handlers", lambda: dict(job_kinds(self.tool_search, self.runs)))
+
+    @property
     def worker(self) -> JobWorker:
         # Searches call no tools: one interrupted by a crash may run again. Other kinds may not.
         return self._part("worker", lambda: JobWorker(self.jobs, self.job_handlers, rerunnable={"search"}))
@@ -147,6 +153,18 @@ class Services:
     def skill_stats(self) -> SkillStatsStore:
         """Runs and ratings of each skill, shared by all instances (for the health score)."""
         return self._part("skill_stats", lambda: SkillStatsStore(self.cache_store))
+
+    @property
+    def catalog_changes(self) -> CatalogChanges:
+        """Tools and skills as operators change them, under the operator's policy."""
+        from toolweaver.app.catalog import CatalogChanges
+
+        return self._part(
+            "catalog_changes",
+            lambda: CatalogChanges(
+                self.catalog, lambda: self.trust, lambda: self.skill_stats, self.check_program
+            ),
+        )
 
     @property
     def trust(self) -> ToolTrust:
@@ -261,16 +279,12 @@ class Services:
 
         return self._part("catalog_tools", build)
 
-    @property
-    def mcp(self) -> ToolWeaverMcp:
-        """The MCP face's server (meta-tools over the use cases above), built on first use."""
+    def part(self, name: str, build: Callable[[], T]) -> T:
+        """A part a face builds once per Services (the MCP server): built by ``build`` on first use.
 
-        def build() -> ToolWeaverMcp:
-            from toolweaver.mcp.server import ToolWeaverMcp
-
-            return ToolWeaverMcp(self)
-
-        return self._part("mcp", build)
+        The faces depend on this composition root, so it cannot import them; they hand it their
+        builder instead and get one instance per Services, shared by all threads."""
+        return self._part(f"face:{name}", build)
 
     def current_engine(self) -> tuple[CatalogVersion, SearchEngine, IndexReport]:
         """The newest catalog version and its search engine (from memory, storage, or built)."""

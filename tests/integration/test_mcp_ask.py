@@ -12,6 +12,7 @@ from mcp import Client
 
 from tests.fakes import FakeEmbedder
 from tests.servers.chat_server import ChatServer, running_chat_server
+from toolweaver.mcp.server import mcp_server_of
 from toolweaver.services import Services
 from toolweaver.settings import Settings
 from toolweaver.storage.filesystem import FileSystemBlobStore
@@ -30,7 +31,7 @@ def ask(chat: ChatServer, tmp_path: Path, request: str) -> Any:
     services = Services(settings, cache_store=FileSystemBlobStore(tmp_path), embedder=FakeEmbedder())
 
     async def main() -> Any:
-        async with Client(services.mcp.server) as client:
+        async with Client(mcp_server_of(services).server) as client:
             listed = [tool.name for tool in (await client.list_tools()).tools]
             assert "ask" in listed
             return await client.call_tool("ask", {"request": request})

@@ -16,6 +16,7 @@ from mcp import Client
 
 from tests.fakes import FakeEmbedder
 from toolweaver.mcp.schemas import DescribeAnswer, SearchArguments, json_schema
+from toolweaver.mcp.server import mcp_server_of
 from toolweaver.services import Services
 from toolweaver.settings import Settings
 from toolweaver.storage.filesystem import FileSystemBlobStore
@@ -26,7 +27,7 @@ META = ["search_tools", "describe_tools", "call_tool", "run_program"]
 
 def with_client(services: Services, use: Callable[[Client], Awaitable[T]]) -> T:
     async def main() -> T:
-        async with Client(services.mcp.server) as client:
+        async with Client(mcp_server_of(services).server) as client:
             return await use(client)
 
     return asyncio.run(main())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from toolweaver.api.http import ApiRequest
 from toolweaver.catalog.loaders import parse_yaml
@@ -58,15 +58,6 @@ def parse_document(request: ApiRequest, max_bytes: int | None = None) -> Any:
 def parse_model(request: ApiRequest, model: type[M], max_bytes: int | None = None) -> M:
     """Validate a JSON body against ``model``; pydantic's ValidationError becomes a 422 upstream."""
     return model.model_validate(parse_json(request, max_bytes))
-
-
-def job_input(model: type[M], payload: Any) -> M:
-    """A queued job's input as ``model``. Inputs are checked on POST already; this guards records
-    damaged since, and makes them a terminal 422 failure rather than a crash the queue retries."""
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        raise RequestError(f"the job input is invalid: {exc.error_count()} error(s)", status=422) from None
 
 
 def query_int(request: ApiRequest, name: str, default: int, low: int, high: int) -> int:

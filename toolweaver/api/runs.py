@@ -1,14 +1,13 @@
-"""POST runs: a program or a plan, run now; and the ``run`` job kind for longer work."""
+"""POST runs: decode, run now, encode (the ``run`` job kind for longer work is in toolweaver.app.jobs)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from toolweaver.api.bodies import job_input, parse_model
+from toolweaver.api.bodies import parse_model
 from toolweaver.api.http import ApiRequest, ApiResponse, json_response
-from toolweaver.api.models import HTTP_RUN_SECONDS, AskInput, RunRequest
+from toolweaver.api.models import HTTP_RUN_SECONDS, RunRequest
 from toolweaver.errors import RequestError
-from toolweaver.jobs.worker import Progress
 from toolweaver.services import Services
 
 
@@ -23,14 +22,6 @@ def run_now(services: Services, body: RunRequest) -> dict[str, Any]:
     )
 
 
-def ask_job(services: Services, payload: dict[str, Any], progress: Progress) -> dict[str, Any]:
-    """The ``ask`` job kind."""
-    body = job_input(AskInput, payload)
-    result = services.runs.ask(body.request, timeout_s=body.timeout_s)
-    progress(1, 1)
-    return result
-
-
 def handle_run(request: ApiRequest, services: Services) -> ApiResponse:
     body = parse_model(request, RunRequest)
     if body.timeout_s > HTTP_RUN_SECONDS:
@@ -40,11 +31,3 @@ def handle_run(request: ApiRequest, services: Services) -> ApiResponse:
             status=422,
         )
     return json_response(200, run_now(services, body))
-
-
-def run_job(services: Services, payload: dict[str, Any], progress: Progress) -> dict[str, Any]:
-    """The ``run`` job kind: the run's outcome, whatever its status, is the job's result."""
-    body = job_input(RunRequest, payload)
-    result = run_now(services, body)
-    progress(1, 1)
-    return result

@@ -1,62 +1,40 @@
-"""GET|PUT|DELETE skills/{name}: programs saved for reuse, stored in the catalog; and their ratings."""
+"""GET|PUT|DELETE skills/{name} and POST skills/{name}/ratings: decode, call the use case, encode."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from toolweaver.api.bodies import parse_model
 from toolweaver.api.http import ApiRequest, ApiResponse, json_response
 from toolweaver.api.models import RatingBody, SkillBody
-from toolweaver.api.tools import find_tool, path_name
+from toolweaver.api.tools import path_name
 from toolweaver.catalog.store import tool_etag
-from toolweaver.errors import ToolNotFoundError
-from toolweaver.observability.metrics import SKILL_HEALTH, SKILL_RATINGS
 from toolweaver.services import Services
-from toolweaver.skill_health import SkillStats
-from toolweaver.skills import skill_tool, skill_view
+from toolweaver.skills import skill_view
 
 
 def get_skill(request: ApiRequest, services: Services) -> ApiResponse:
-    tool = find_tool(services, path_name(request))
-    view = skill_view(tool)
-    view["health"] = _health(services, tool.name, services.skill_stats.get(tool.name))
+    tool, view = services.catalog_changes.skill(path_name(request))
     return json_response(200, view, {"ETag": tool_etag(tool)})
 
 
 def rate_skill(request: ApiRequest, services: Services) -> ApiResponse:
-    """POST skills/{name}/ratings: one rating, 1 to 5; answers with the skill's new health."""
+    """One rating, 1 to 5; answers with the skill's new health."""
     name = path_name(request)
     body = parse_model(request, RatingBody)
-    skill_view(find_tool(services, name))  # 404 unless it is a skill
-    stats = services.skill_stats.rate(name, body.rating)
-    SKILL_RATINGS.labels(name, str(body.rating)).inc()
-    return json_response(
-        201, {"skill": name, "rating": body.rating, "health": _health(services, name, stats)}
-    )
-
-
-def _health(services: Services, name: str, stats: SkillStats) -> dict[str, Any]:
-    health = stats.health(services.skill_stats.clock())
-    SKILL_HEALTH.labels(name).set(health["score"])
-    return health
+    health = services.catalog_changes.rate_skill(name, body.rating)
+    return json_response(201, {"skill": name, "rating": body.rating, "health": health})
 
 
 def put_skill(request: ApiRequest, services: Services) -> ApiResponse:
     name = path_name(request)
     body = parse_model(request, SkillBody)
-    services.check_program(body.code)
-    previous = services.catalog.current().catalog.find(name)
-    if previous is not None and previous.backend != "skill":
-        raise ToolNotFoundError(f"{name!r} is a tool, not a skill: choose another name")
-    tool = skill_tool(
+    tool, version, created = services.catalog_changes.put_skill(
         name,
         description=body.description,
         code=body.code,
         parameters=body.parameters,
         tags=body.tags,
-        previous=previous,
+        if_match=request.header("if-match"),
     )
-    version, created = services.catalog.put_tool(tool, if_match=request.header("if-match"))
     headers = {"ETag": tool_etag(tool), "X-Catalog-Version": str(version.version)}
     if created:
         headers["Location"] = f"/api/skills/{name}"
@@ -64,8 +42,5 @@ def put_skill(request: ApiRequest, services: Services) -> ApiResponse:
 
 
 def delete_skill(request: ApiRequest, services: Services) -> ApiResponse:
-    name = path_name(request)
-    skill_view(find_tool(services, name))  # 404 unless it is a skill
-    version = services.catalog.delete_tool(name, if_match=request.header("if-match"))
-    services.skill_stats.delete(name)  # a new skill of the same name starts afresh
+    version = services.catalog_changes.delete_skill(path_name(request), if_match=request.header("if-match"))
     return ApiResponse(204, headers={"X-Catalog-Version": str(version.version)})

@@ -5,22 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 
-from toolweaver.api.runs import ask_job, run_job
-from toolweaver.api.search import run_search_job
 from toolweaver.errors import ToolWeaverError
 from toolweaver.observability import analytics, logs
 from toolweaver.services import Services
 from toolweaver.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def with_job_kinds(services: Services) -> Services:
-    """Register the job kinds this app runs. The execution and planner issues add theirs here."""
-    services.job_handlers["search"] = lambda payload, progress: run_search_job(services, payload, progress)
-    services.job_handlers["run"] = lambda payload, progress: run_job(services, payload, progress)
-    services.job_handlers["ask"] = lambda payload, progress: ask_job(services, payload, progress)
-    return services
 
 
 class ProcessServices:
@@ -42,13 +32,13 @@ class ProcessServices:
                 if current is None:
                     settings = Settings.from_env()
                     start_operations(settings)
-                    current = self._current = with_job_kinds(Services(settings))
+                    current = self._current = Services(settings)
         return current
 
     def use(self, replacement: Services | None) -> None:
         """Swap the Services (tests); None makes the next get() build a fresh one."""
         with self._lock:
-            self._current = with_job_kinds(replacement) if replacement is not None else None
+            self._current = replacement
 
 
 PROCESS = ProcessServices()  # the functions are module-level, as the v2 programming model wants

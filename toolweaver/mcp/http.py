@@ -74,7 +74,9 @@ async def _serve(request: ApiRequest, services: Services) -> tuple[int, dict[str
     # Imported here: the SDK takes about 0.7 s to import, which no other route should pay.
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-    manager = StreamableHTTPSessionManager(services.mcp.server, json_response=True, stateless=True)
+    from toolweaver.mcp.server import mcp_server_of
+
+    manager = StreamableHTTPSessionManager(mcp_server_of(services).server, json_response=True, stateless=True)
     answer: dict[str, Any] = {"status": 500, "headers": {}, "body": bytearray()}
     delivered = False
 

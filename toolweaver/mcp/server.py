@@ -271,3 +271,8 @@ def error_result(text: str) -> types.CallToolResult:
 
 def compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def mcp_server_of(services: Services) -> ToolWeaverMcp:
+    """The MCP server of ``services``, built once (meta-tools over its use cases)."""
+    return services.part("mcp", lambda: ToolWeaverMcp(services))
