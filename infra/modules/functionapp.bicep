@@ -200,6 +200,14 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           value: 'true'
         }
         {
+          name: 'PLANNER_RESPONSE_FORMAT'
+          value: 'auto'
+        }
+        {
+          name: 'PLANNER_INSTRUCTIONS_ROLE'
+          value: 'auto'
+        }
+        {
           name: 'SANDBOX_POOL_ENDPOINT'
           value: sandboxPoolEndpoint
         }
