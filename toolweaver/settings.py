@@ -18,6 +18,7 @@ REPO_DIR = PACKAGE_DIR.parent
 DEFAULT_MODEL_DIR = REPO_DIR / "models" / "all-MiniLM-L6-v2"
 DEMO_CATALOG = PACKAGE_DIR / "catalog" / "demo_catalog.yaml"
 ANALYTICS_BACKENDS = ("prometheus", "otlp", "azuremonitor", "sqlite", "none")
+PLANNER_RESPONSE_FORMATS = ("auto", "json_schema", "json_object", "text")
 
 
 def _default_cache_dir() -> Path:
@@ -79,8 +80,7 @@ class Settings:
     # then plain text when the server refuses), and where the instructions go (auto: a system
     # message, moved into the first user message when the chat template has no system role).
     planner_response_format: str = field(
-        default="auto",
-        metadata={"env": "PLANNER_RESPONSE_FORMAT", "choices": ("auto", "json_schema", "json_object", "text")},
+        default="auto", metadata={"env": "PLANNER_RESPONSE_FORMAT", "choices": PLANNER_RESPONSE_FORMATS}
     )
     planner_instructions_role: str = field(
         default="auto", metadata={"env": "PLANNER_INSTRUCTIONS_ROLE", "choices": ("auto", "system", "user")}

@@ -146,7 +146,9 @@ def test_azure_refusals_name_the_role_or_setting(
 
 def test_azure_needs_https_except_on_loopback() -> None:
     with pytest.raises(ConfigError, match="https"):
-        azure_chat_model(endpoint="http://acct.openai.azure.com/", deployment="d", token_provider=lambda: TOKEN)
+        azure_chat_model(
+            endpoint="http://acct.openai.azure.com/", deployment="d", token_provider=lambda: TOKEN
+        )
 
 
 # --- retries and failures ------------------------------------------------------------------------

@@ -105,9 +105,7 @@ def role_refused(target: Target, said: str, status: int) -> ConfigError:
     )
 
 
-def context_too_small(
-    target: Target, limit: int | None, prompt: int | None, said: str
-) -> ContextWindowError:
+def context_too_small(target: Target, limit: int | None, prompt: int | None, said: str) -> ContextWindowError:
     """The prompt leaves too little of the server's context window for a plan."""
     sizes = f"the prompt is {prompt} tokens" if prompt is not None else "the prompt is too long"
     window = f"its context window of {limit} tokens" if limit is not None else "its context window"
