@@ -209,6 +209,22 @@ def test_a_window_too_small_for_all_tools_gets_the_best_ranked_that_fit(style: s
         assert prompt_tokens(last.messages) <= window - 512  # room left for the plan and a repair
 
 
+def test_a_repair_round_too_big_for_the_window_goes_without_the_copy_of_the_answer(tools: Catalog) -> None:
+    window = prompt_size(tools) + 400
+    wrong = {"steps": [{"id": "s1", "tool": "nope", "arguments": {}}], "description": "x" * 1200}
+    with serve(Behaviour(context_tokens=window)) as server:
+        server.enqueue(wrong)
+        server.enqueue(PLAN)
+        result = plan(server, tools)
+        assert result.repaired and result.plan_dict["steps"][0]["tool"] == "days_between_dates"
+        last = server.history[-1]
+        assert [m["role"] for m in last.messages] == ["system", "user"]  # no copy of the answer
+        assert "Your last plan cannot run" in last.messages[-1]["content"]
+        assert "unknown tool 'nope'" in last.messages[-1]["content"]
+        echoed = [sent for sent in server.history if any(m["role"] == "assistant" for m in sent.messages)]
+        assert len(echoed) == 1  # the repair with the copy was tried first, and refused
+
+
 def test_a_window_too_small_for_one_tool_names_the_settings_and_server_options(tools: Catalog) -> None:
     with serve(Behaviour(context_tokens=600)) as server:
         with pytest.raises(ConfigError) as caught:

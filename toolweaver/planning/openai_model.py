@@ -269,7 +269,8 @@ class OpenAIChatModel:
         retries, or the wait would pass the deadline."""
         if not retryable or call.retries >= self.max_retries:
             raise self._converted(exc, call) from None
-        backoff = min(MAX_RETRY_WAIT_S, 0.5 * 2**call.retries) * (0.75 + random.random() / 2)  # noqa: S311
+        jitter = 0.75 + random.random() / 2  # noqa: S311 # nosec B311 - spreads retries, no secret
+        backoff = min(MAX_RETRY_WAIT_S, 0.5 * 2**call.retries) * jitter
         wait = retry_wait(exc, backoff) if isinstance(exc, openai.APIStatusError) else backoff
         if wait > MAX_RETRY_WAIT_S or wait >= call.remaining:
             raise self._converted(exc, call) from None

@@ -171,14 +171,7 @@ class Planner:
             return plan, reply.usage, False
         log.info("the model's plan is invalid (%d problems); one repair round", len(problems))
         PLAN_REPAIRS.inc()
-        repair = prompt.repair_messages(messages, reply.content, problems, offered)
-        try:
-            second = await self._complete(repair, response_format, REPAIR_TEMPERATURE, PLAN_MAX_TOKENS)
-        except ContextWindowError as exc:
-            raise PlanningError(
-                "the model gave no valid plan, and the repair round does not fit its context window",
-                [*problems, str(exc)],
-            ) from None
+        second = await self._repair(messages, reply, problems, offered, response_format)
         plan, problems = _checked(second, allowed)
         if plan is not None:
             return plan, reply.usage + second.usage, True
@@ -187,6 +180,27 @@ class Planner:
             "the model gave no valid plan, even after a repair round",
             [*problems, f"the model's last answer began: {began}"],
         )
+
+    async def _repair(
+        self,
+        messages: list[dict[str, Any]],
+        reply: ChatReply,
+        problems: list[str],
+        offered: list[Tool],
+        response_format: dict[str, Any],
+    ) -> ChatReply:
+        """The repair round's answer; in a context window too small for the conversation, a
+        repair without the copy of the invalid answer."""
+        for echo in (True, False):
+            repair = prompt.repair_messages(messages, reply.content, problems, offered, echo=echo)
+            try:
+                return await self._complete(repair, response_format, REPAIR_TEMPERATURE, PLAN_MAX_TOKENS)
+            except ContextWindowError as exc:
+                window = exc
+        raise PlanningError(
+            "the model gave no valid plan, and the repair round does not fit its context window",
+            [*problems, str(window)],
+        ) from None
 
     async def synthesize(self, request: str, run_outcome: Mapping[str, Any]) -> tuple[str, TokenUsage]:
         """An answer in words to ``request`` from a run's outcome (``PlanOutcome.to_dict()``).

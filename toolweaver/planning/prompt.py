@@ -106,13 +106,22 @@ def fold_system(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def repair_messages(
-    messages: list[dict[str, Any]], answer: str, problems: Iterable[str], tools: Sequence[Tool] = ()
+    messages: list[dict[str, Any]],
+    answer: str,
+    problems: Iterable[str],
+    tools: Sequence[Tool] = (),
+    *,
+    echo: bool = True,
 ) -> list[dict[str, Any]]:
     """``messages`` plus the model's invalid answer and what to change: every problem found, and
-    a worked example with one of the offered tools (not the made-up ones of the instructions)."""
+    a worked example with one of the offered tools (not the made-up ones of the instructions).
+
+    ``echo=False`` is for a small context window: no copy of the answer, the feedback added to
+    the request's own message instead.
+    """
     listed = "\n".join(f"- {problem}" for problem in problems)
     shown = answer if len(answer) <= MAX_ECHOED_ANSWER else answer[:MAX_ECHOED_ANSWER] + " ...(cut)"
-    feedback = f"That plan cannot run. The problems:\n{listed}\n"
+    feedback = f"{'That' if echo else 'Your last'} plan cannot run. The problems:\n{listed}\n"
     example = repair_example(tools, answer)
     if example:
         feedback += f"\n{example}\n"
@@ -120,6 +129,9 @@ def repair_messages(
         "\nAnswer with the whole corrected plan for the request as one JSON object, using only the "
         "listed tools."
     )
+    if not echo:
+        *head, request = messages
+        return [*head, {**request, "content": f"{request['content']}\n\n{feedback}"}]
     return [*messages, {"role": "assistant", "content": shown}, {"role": "user", "content": feedback}]
 
 
