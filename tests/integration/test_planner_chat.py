@@ -8,9 +8,13 @@ windows, reasoning deployments) are in test_planner_servers.py.
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +24,7 @@ from tests.servers.loopback import closed_port
 from toolweaver.errors import ConfigError, PlannerUnavailableError, PlanningError
 from toolweaver.identity import bearer_token_provider
 from toolweaver.observability.metrics import REGISTRY
+from toolweaver.planning import openai_chat
 from toolweaver.planning.openai_chat import (
     COGNITIVE_SERVICES_SCOPE,
     DEFAULT_AZURE_API_VERSION,
@@ -336,3 +341,25 @@ def test_settings_from_the_environment() -> None:
 def test_incomplete_settings_name_what_to_fix(settings: Settings, setting: str) -> None:
     with pytest.raises(ConfigError, match=setting):
         chat_model_from_settings(settings, token_provider=lambda: TOKEN)
+
+
+def test_the_planning_core_imports_no_azure_sdk() -> None:
+    # The Entra ID token provider comes from the edge (toolweaver.identity): planning never loads
+    # azure-identity, not even to build an Azure OpenAI model.
+    code = (
+        "import sys\n"
+        "from toolweaver.planning import openai_chat, planner\n"
+        "openai_chat.azure_chat_model(endpoint='https://acct.openai.azure.com/', deployment='d',"
+        " token_provider=lambda: 't')\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'azure'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    # ...and no planning module names it, not even in a lazy import inside a function.
+    package = Path(openai_chat.__file__).parent
+    for source in package.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not [name for name in names if name.split(".")[0] == "azure"], source.name
