@@ -182,14 +182,15 @@ def prompt_size(tools: Catalog) -> int:
 
 
 def test_a_window_that_refuses_prompt_plus_max_tokens_gets_a_smaller_budget(tools: Catalog) -> None:
-    window = prompt_size(tools) + 400  # room for a plan, not for the default budget
+    window = prompt_size(tools) + 600  # room for a plan, not for the default budget
     with serve(Behaviour(context_tokens=window)) as server:
         server.enqueue(PLAN)
         result = plan(server, tools)
         assert result.tools == sorted(DATE_TOOLS)  # every tool still offered
         refused, accepted = server.history
-        assert refused.body["max_tokens"] > 400
+        assert refused.body["max_tokens"] > 600
         assert prompt_tokens(accepted.messages) + accepted.body["max_tokens"] <= window
+        assert accepted.body["max_tokens"] >= 512  # half the plan budget: room for a repair too
 
 
 @pytest.mark.parametrize("style", ["reject", "truncate"])
@@ -210,7 +211,7 @@ def test_a_window_too_small_for_all_tools_gets_the_best_ranked_that_fit(style: s
 
 
 def test_a_repair_round_too_big_for_the_window_goes_without_the_copy_of_the_answer(tools: Catalog) -> None:
-    window = prompt_size(tools) + 400
+    window = prompt_size(tools) + 600
     wrong = {"steps": [{"id": "s1", "tool": "nope", "arguments": {}}], "description": "x" * 1200}
     with serve(Behaviour(context_tokens=window)) as server:
         server.enqueue(wrong)

@@ -29,6 +29,12 @@ MAX_TOKENS, MAX_COMPLETION_TOKENS = "max_tokens", "max_completion_tokens"  # the
 INSTRUCTION_ROLES = ("system", "user")
 AUTO = "auto"
 MIN_COMPLETION_TOKENS = 256  # less than this cannot hold a plan: fail instead of shrinking further
+
+
+def least_room(max_tokens: int | None) -> int:
+    """The smallest completion budget worth asking for when ``max_tokens`` does not fit: half of
+    it (a plan budget leaves room for the repair round that may follow), at least 256 tokens."""
+    return max(MIN_COMPLETION_TOKENS, (max_tokens or 0) // 2)
 _MAX_SERVER_MESSAGE = 300
 
 _SYSTEM_ROLE = re.compile(

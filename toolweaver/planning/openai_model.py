@@ -244,7 +244,7 @@ class OpenAIChatModel:
     def _shrink(self, call: _Call, limit: int | None, prompt: int | None, said: str) -> bool:
         room = (limit - prompt - _CONTEXT_MARGIN) if limit is not None and prompt is not None else None
         current = self.learned.completion_cap or (call.max_tokens or 0)
-        if room is None or room < caps.MIN_COMPLETION_TOKENS or room >= current:
+        if room is None or room < caps.least_room(call.max_tokens) or room >= current:
             raise self._scrubbed(context_too_small(self.target, limit, prompt, said))
         log.warning("%s has a %d-token context; plans get %d tokens", self.target.host, limit, room)
         self.learned.completion_cap = room
@@ -258,7 +258,7 @@ class OpenAIChatModel:
         usage = reply.usage
         if not reply.truncated or not isinstance(asked, int) or usage.completion >= asked - _CONTEXT_MARGIN:
             return reply
-        if 0 < usage.completion < caps.MIN_COMPLETION_TOKENS:
+        if 0 < usage.completion < caps.least_room(call.max_tokens):
             window = usage.prompt + usage.completion
             said = f"the answer was cut after {usage.completion} tokens, at about {window} tokens in all"
             raise self._scrubbed(context_too_small(self.target, window, usage.prompt, said))

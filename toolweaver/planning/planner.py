@@ -190,11 +190,12 @@ class Planner:
         response_format: dict[str, Any],
     ) -> ChatReply:
         """The repair round's answer; in a context window too small for the conversation, a
-        repair without the copy of the invalid answer."""
-        for echo in (True, False):
+        repair without the copy of the invalid answer, content with half the budget (the last
+        round: nothing needs room after it)."""
+        for echo, budget in ((True, PLAN_MAX_TOKENS), (False, PLAN_MAX_TOKENS // 2)):
             repair = prompt.repair_messages(messages, reply.content, problems, offered, echo=echo)
             try:
-                return await self._complete(repair, response_format, REPAIR_TEMPERATURE, PLAN_MAX_TOKENS)
+                return await self._complete(repair, response_format, REPAIR_TEMPERATURE, budget)
             except ContextWindowError as exc:
                 window = exc
         raise PlanningError(
