@@ -15,7 +15,7 @@ ENCODING = "o200k_base"
 
 @cache
 def _encoding() -> Any:
-    import bpe_openai
+    import bpe_openai  # type: ignore[import-untyped]
 
     return bpe_openai.get_encoding(ENCODING)
 

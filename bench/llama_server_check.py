@@ -29,6 +29,7 @@ import subprocess  # nosec B404 - starts the model server and the CLI, both loca
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ REQUESTS = (
     ("How many words are in 'the quick brown fox'?", "4 words"),
 )
 _STATUS = re.compile(r'"POST /v1/chat/completions HTTP/1\.1" (\d{3})')
+_FEWER = re.compile(r"cannot hold (\d+) tools; offering (\d+)")
+_IN_MESSAGES = re.compile(r"\((\d+) in the messages")
 
 
 @dataclass
@@ -94,8 +97,9 @@ def free_port() -> int:
 
 def start_server(python: str, model: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     command = [python, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # its access log is how the check sees each answer
     with log.open("wb") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -116,8 +120,12 @@ def summarise(command: str, done: subprocess.CompletedProcess[str]) -> tuple[str
         view = json.loads(done.stdout) if done.stdout.strip() else None
     except json.JSONDecodeError:
         view = None
+    fewer = _FEWER.search(done.stderr)
+    if fewer is not None:
+        error = f"(offered {fewer.group(2)} of {fewer.group(1)} tools: the window) {error}"
     if not isinstance(view, dict):
-        return (error or done.stderr.strip()[-300:] or "no output")[:600], None, None
+        offered_count = int(fewer.group(2)) if fewer else None
+        return (error or done.stderr.strip()[-300:] or "no output")[:600], None, offered_count
     usage, offered = view.get("usage") or {}, view.get("tools_offered") or []
     steps = view.get("plan", {}).get("steps", [])
     planned = "valid plan: " + ", ".join(str(s.get("tool") or "program") for s in steps)
@@ -153,7 +161,47 @@ def run_command(
     return Outcome(command, text, expected, done.returncode, seconds, what, prompt_tokens, offered, statuses)
 
 
-def report(outcomes: Sequence[Outcome], header: list[str], timeout: int) -> str:
+def gemma_prompt_tokens(port: int) -> dict[str, list[int]]:
+    """Gemma's count of the planning prompt (8 tools from search), now and at the baseline
+    commit, from the server itself: its usage for a 1-token answer, or the count its refusal of
+    an over-long prompt states."""
+    from planner_prompt import REQUESTS as PROMPT_REQUESTS
+    from planner_prompt import TODAY, baseline_prompt, offered_by_search
+
+    from toolweaver.catalog import load_catalog
+    from toolweaver.planning import prompt
+    from toolweaver.settings import DEMO_CATALOG, Settings
+
+    offered = offered_by_search(load_catalog(DEMO_CATALOG), Settings().planner_top_k)
+    builders = {"now": prompt.plan_messages}
+    old = baseline_prompt()
+    if old is not None:
+        builders["before"] = old.plan_messages
+    counts: dict[str, list[int]] = {label: [] for label in builders}
+    for request in PROMPT_REQUESTS:
+        for label, build in builders.items():
+            body = {"model": MODEL_NAME, "messages": build(offered[request], request, TODAY), "max_tokens": 1}
+            found = _post_for_prompt_tokens(port, body)
+            if found is not None:
+                counts[label].append(found)
+    return counts
+
+
+def _post_for_prompt_tokens(port: int, body: dict[str, object]) -> int | None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=600) as response:  # noqa: S310 # nosec B310 - loopback
+            return int(json.loads(response.read())["usage"]["prompt_tokens"])
+    except urllib.error.HTTPError as refused:
+        found = _IN_MESSAGES.search(refused.read().decode(errors="replace"))
+        return int(found.group(1)) if found else None
+
+
+def report(outcomes: Sequence[Outcome], header: list[str], timeout: int, gemma: dict[str, list[int]]) -> str:
     reached = sum(1 for o in outcomes if o.statuses)
     planned = sum(1 for o in outcomes if o.what.startswith("valid plan"))
     ran = sum(1 for o in outcomes if "run succeeded" in o.what)
@@ -183,11 +231,24 @@ def report(outcomes: Sequence[Outcome], header: list[str], timeout: int) -> str:
         "",
         f"- **Reached the model**: {reached} of {len(outcomes)} commands; **valid plans**: {planned}; "
         f"**runs that succeeded**: {ran}.",
+        *_gemma_lines(gemma),
         "- The server answers `json_schema` with a 500 (its request model takes only `text` and "
         "`json_object`): the planner steps down to JSON mode with the plan schema, which the server "
         "compiles into a grammar, and remembers that for the process.",
     ]
     return "\n".join(lines)
+
+
+def _gemma_lines(gemma: dict[str, list[int]]) -> list[str]:
+    if not gemma.get("now"):
+        return []
+    now = sorted(gemma["now"])[len(gemma["now"]) // 2]
+    runs = len(gemma["now"])
+    line = f"- **The planning prompt in Gemma's tokens** (8 tools from search, median of {runs}): {now:,}"
+    if gemma.get("before"):
+        before = sorted(gemma["before"])[len(gemma["before"]) // 2]
+        line += f"; at the baseline commit {before:,} ({(now / before - 1) * 100:+.0f}%)"
+    return [line + "; the server's window is 2,048."]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -227,11 +288,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         flush=True,
                     )
                     outcomes.append(outcome)
+            gemma = gemma_prompt_tokens(port)
         finally:
             server.terminate()
             server.wait(30)
     header = run_header("bench/llama_server_check.py", list(argv or []), load)
-    markdown = report(outcomes, header, args.timeout)
+    markdown = report(outcomes, header, args.timeout, gemma)
     replace_section(args.out, SECTION, markdown)
     print(markdown)
     return 0
