@@ -204,17 +204,15 @@ def test_a_slow_model_times_out_once_and_is_not_retried(server: ChatServer) -> N
 
 
 def test_one_deadline_covers_the_retries(server: ChatServer) -> None:
-    # Two 503s with a 0.4 s Retry-After each, then a slow answer: the third attempt gets only
-    # what is left of the 1.5 s, not 1.5 s of its own.
+    # Two 503s with a 0.4 s Retry-After each, then an answer that takes 1.2 s: within a 1.5 s
+    # timeout of its own it would come, but only about 0.7 s of the one deadline is left for it.
     for _ in range(2):
         server.enqueue(status=503, headers={"retry-after-ms": "400"})
-    server.enqueue(PLAN, delay=3.0)
-    started = time.monotonic()
+    server.enqueue(PLAN, delay=1.2)
     with pytest.raises(PlannerUnavailableError, match="3 attempts") as caught:
         complete(compatible(server.url, timeout_s=1.5))
-    assert "1.5 s" in str(caught.value)
+    assert "within 1.5 s" in str(caught.value)
     assert len(server.history) == 3
-    assert time.monotonic() - started < 2.9  # a per-attempt timeout would take 0.8 + 1.5 s at least...
 
 
 def test_a_retry_after_past_the_deadline_is_not_waited_for(server: ChatServer) -> None:
