@@ -231,12 +231,36 @@ def report(outcomes: Sequence[Outcome], header: list[str], timeout: int, gemma: 
         "",
         f"- **Reached the model**: {reached} of {len(outcomes)} commands; **valid plans**: {planned}; "
         f"**runs that succeeded**: {ran}.",
+        *_mistakes(outcomes),
         *_gemma_lines(gemma),
         "- The server answers `json_schema` with a 500 (its request model takes only `text` and "
         "`json_object`): the planner steps down to JSON mode with the plan schema, which the server "
         "compiles into a grammar, and remembers that for the process.",
     ]
     return "\n".join(lines)
+
+
+MISTAKES = {
+    "a step that depends on itself": "cannot depend on itself",
+    "an output naming no step": "names no step",
+    "an answer cut at the token limit": "stopped at the token limit",
+    "a missing or mistyped argument": "arguments for",
+    "an unknown tool": "unknown tool",
+    "no JSON": "not valid JSON",
+}
+
+
+def _mistakes(outcomes: Sequence[Outcome]) -> list[str]:
+    """What the errors said the model did wrong, counted over the commands; and what else they said."""
+    counts = {label: sum(needle in o.what for o in outcomes) for label, needle in MISTAKES.items()}
+    seen = ", ".join(f"{label} ({count})" for label, count in counts.items() if count)
+    fewer = sum(o.what.startswith("(offered") for o in outcomes)
+    later = sum("try again later" in o.what for o in outcomes)
+    return [
+        f"- **What the errors named** (commands whose error says so): {seen or 'none'}.",
+        f"- **Fewer tools offered** because the window could not hold 8 with room for a plan: {fewer} "
+        f"commands; errors that say to try again later: {later}.",
+    ]
 
 
 def _gemma_lines(gemma: dict[str, list[int]]) -> list[str]:

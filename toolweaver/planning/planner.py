@@ -189,9 +189,9 @@ class Planner:
         offered: list[Tool],
         response_format: dict[str, Any],
     ) -> ChatReply:
-        """The repair round's answer; in a context window too small for the conversation, a
-        repair without the copy of the invalid answer, content with half the budget (the last
-        round: nothing needs room after it)."""
+        """The repair round's answer. In a context window too small for the whole conversation,
+        the repair goes without the copy of the invalid answer and with half the budget (it is
+        the last round: nothing needs room after it)."""
         for echo, budget in ((True, PLAN_MAX_TOKENS), (False, PLAN_MAX_TOKENS // 2)):
             repair = prompt.repair_messages(messages, reply.content, problems, offered, echo=echo)
             try:
