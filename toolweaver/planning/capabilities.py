@@ -30,11 +30,6 @@ INSTRUCTION_ROLES = ("system", "user")
 AUTO = "auto"
 MIN_COMPLETION_TOKENS = 256  # less than this cannot hold a plan: fail instead of shrinking further
 
-
-def least_room(max_tokens: int | None) -> int:
-    """The smallest completion budget worth asking for when ``max_tokens`` does not fit: half of
-    it (a plan budget leaves room for the repair round that may follow), at least 256 tokens."""
-    return max(MIN_COMPLETION_TOKENS, (max_tokens or 0) // 2)
 _MAX_SERVER_MESSAGE = 300
 
 _SYSTEM_ROLE = re.compile(
@@ -144,6 +139,12 @@ def context_overflow(status: int, text: str) -> tuple[int | None, int | None] | 
     limit, prompt = _LIMIT.search(text), _PROMPT.search(text)
     prompt_tokens = next((int(group) for group in prompt.groups() if group), None) if prompt else None
     return (int(limit.group(1)) if limit else None), prompt_tokens
+
+
+def least_room(max_tokens: int | None) -> int:
+    """The smallest completion budget worth asking for when ``max_tokens`` does not fit: half of
+    it (a plan budget leaves room for the repair round that may follow), at least 256 tokens."""
+    return max(MIN_COMPLETION_TOKENS, (max_tokens or 0) // 2)
 
 
 def next_mode(mode: str) -> str | None:
