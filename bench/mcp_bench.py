@@ -50,6 +50,7 @@ from _common import DATASETS, DEFAULT_DATASETS, dataset_queries, log, percentile
 from _common import synthetic_catalog as copies  # noqa: E402
 from _provenance import run_header  # noqa: E402
 from _sections import replace_section  # noqa: E402
+from _tokens import count_tokens  # noqa: E402
 
 from toolweaver.catalog import Catalog  # noqa: E402
 from toolweaver.catalog.formats import to_mcp  # noqa: E402
@@ -73,13 +74,6 @@ MCP_HEADERS = {
     "MCP-Protocol-Version": "2025-11-25",
 }
 SEARCH_HEADERS = {"x-functions-key": KEY, "Content-Type": "application/json"}
-
-
-def count_tokens(text: str) -> int:
-    """Tokens of ``text`` in o200k_base (bpe-openai 0.1.4; the same counts as tiktoken's)."""
-    import bpe_openai
-
-    return len(bpe_openai.get_encoding("o200k_base").encode(text))
 
 
 def list_tokens(entries: Sequence[dict[str, Any]], chunk: int = 100) -> int:

@@ -86,15 +86,16 @@ def _catalog(args: argparse.Namespace) -> Any:
 
 def _planner(args: argparse.Namespace, settings: Settings, catalog: Any) -> Any:
     from toolweaver.errors import PlannerNotConfigured
-    from toolweaver.identity import credential_factory
-    from toolweaver.planning.openai_chat import chat_model_from_settings
+    from toolweaver.identity import bearer_token_provider, credential_factory
+    from toolweaver.planning.openai_chat import COGNITIVE_SERVICES_SCOPE, chat_model_from_settings
     from toolweaver.planning.planner import Planner
     from toolweaver.progress import progress_factory
     from toolweaver.search.service import SearchService
     from toolweaver.storage import FileSystemBlobStore
     from toolweaver.storage.cache import BlobCache
 
-    chat = chat_model_from_settings(settings, credential_factory=credential_factory(settings.azure_client_id))
+    token = bearer_token_provider(credential_factory(settings.azure_client_id), COGNITIVE_SERVICES_SCOPE)
+    chat = chat_model_from_settings(settings, token_provider=token)
     if chat is None:
         raise PlannerNotConfigured(
             "no language model is configured: set OPENAI_BASE_URL and OPENAI_MODEL (any OpenAI-compatible "

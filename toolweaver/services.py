@@ -211,12 +211,13 @@ class Services:
         """The planner; PlannerNotConfigured (HTTP 503) names the settings when no model is set."""
 
         def build() -> Planner:
-            from toolweaver.identity import credential_factory
-            from toolweaver.planning.openai_chat import chat_model_from_settings
+            from toolweaver.identity import bearer_token_provider, credential_factory
+            from toolweaver.planning.openai_chat import COGNITIVE_SERVICES_SCOPE, chat_model_from_settings
             from toolweaver.planning.planner import Planner
 
             s = self.settings
-            chat = chat_model_from_settings(s, credential_factory=credential_factory(s.azure_client_id))
+            token = bearer_token_provider(credential_factory(s.azure_client_id), COGNITIVE_SERVICES_SCOPE)
+            chat = chat_model_from_settings(s, token_provider=token)
             if chat is None:
                 raise PlannerNotConfigured(
                     "no language model is configured: set AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT "

@@ -18,6 +18,7 @@ REPO_DIR = PACKAGE_DIR.parent
 DEFAULT_MODEL_DIR = REPO_DIR / "models" / "all-MiniLM-L6-v2"
 DEMO_CATALOG = PACKAGE_DIR / "catalog" / "demo_catalog.yaml"
 ANALYTICS_BACKENDS = ("prometheus", "otlp", "azuremonitor", "sqlite", "none")
+PLANNER_RESPONSE_FORMATS = ("auto", "json_schema", "json_object", "text")
 
 
 def _default_cache_dir() -> Path:
@@ -67,7 +68,7 @@ class Settings:
     openai_model: str = field(default="gpt-4o-mini", metadata={"env": "OPENAI_MODEL"})
     # The planner: tools offered to the model per request (catalogs of at most planner_full_catalog_max
     # tools are offered whole, unsearched), plan cache lifetime (0: no cache), seconds one model call
-    # may take, and whether a run from a request ends with an answer in words.
+    # may take with its retries, and whether a run from a request ends with an answer in words.
     planner_top_k: int = field(default=8, metadata={"env": "PLANNER_TOP_K", "max": 50})
     planner_full_catalog_max: int = field(
         default=12, metadata={"env": "PLANNER_FULL_CATALOG_MAX", "min": 0, "max": 100}
@@ -75,6 +76,15 @@ class Settings:
     plan_cache_ttl: int = field(default=3600, metadata={"env": "PLAN_CACHE_TTL_SECONDS", "min": 0})
     planner_timeout: int = field(default=60, metadata={"env": "PLANNER_TIMEOUT", "max": 600})
     planner_synthesize: bool = field(default=True, metadata={"env": "PLANNER_SYNTHESIZE"})
+    # What the model server is asked for (auto: structured output, stepping down to JSON mode and
+    # then plain text when the server refuses), and where the instructions go (auto: a system
+    # message, moved into the first user message when the chat template has no system role).
+    planner_response_format: str = field(
+        default="auto", metadata={"env": "PLANNER_RESPONSE_FORMAT", "choices": PLANNER_RESPONSE_FORMATS}
+    )
+    planner_instructions_role: str = field(
+        default="auto", metadata={"env": "PLANNER_INSTRUCTIONS_ROLE", "choices": ("auto", "system", "user")}
+    )
     appinsights_connection_string: str = field(
         default="", repr=False, metadata={"env": "APPLICATIONINSIGHTS_CONNECTION_STRING"}
     )

@@ -216,6 +216,14 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           name: 'PLANNER_SYNTHESIZE'
           value: 'true'
         }
+        {
+          name: 'PLANNER_RESPONSE_FORMAT'
+          value: 'auto'
+        }
+        {
+          name: 'PLANNER_INSTRUCTIONS_ROLE'
+          value: 'auto'
+        }
         // toolweaver/settings.py: empty means the default, as in local.settings.json.example.
         {
           name: 'CATALOG_PATH'

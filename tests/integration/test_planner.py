@@ -21,7 +21,7 @@ from toolweaver.catalog import Catalog, Tool, load_catalog
 from toolweaver.errors import PlanningError
 from toolweaver.observability.metrics import REGISTRY
 from toolweaver.planning.openai_chat import OpenAIChatModel, openai_compatible_chat_model
-from toolweaver.planning.planner import Planner
+from toolweaver.planning.planner import PLAN_MAX_TOKENS, Planner
 from toolweaver.planning.ports import TokenUsage
 from toolweaver.search.engine import SearchEngine
 from toolweaver.search.index import build_index
@@ -101,9 +101,13 @@ def metric(name: str, **labels: str) -> float:
 
 
 def offered_names(system: str) -> list[str]:
-    """The tool names in a system message's tool lines (after the "# Tools" heading)."""
-    lines = system.split("# Tools\n", 1)[1].splitlines()[1:]
-    return [json.loads(line)["name"] for line in lines]
+    """The tool names in a system message's tool listing (its "## name" headings)."""
+    return re.findall(r"^## (\S+)$", system.split("\n# Tools", 1)[1], re.MULTILINE)
+
+
+def tool_block(system: str, name: str) -> str:
+    """One tool's lines in the listing."""
+    return system.split(f"\n## {name}\n", 1)[1].split("\n\n## ", 1)[0]
 
 
 # --- the prompt ---------------------------------------------------------------------------------
@@ -120,15 +124,22 @@ def test_the_prompt_offers_only_the_searched_tools(
     system, user = sent.messages
     assert offered_names(system["content"]) == expected == result.tools
     assert "convert_units" in expected and len(demo) > 12
-    assert user == {"role": "user", "content": f"{request}\n\n(Today is Friday, 2025-03-14, UTC.)"}
-    described = json.loads(system["content"].splitlines()[-len(expected) :][expected.index("convert_units")])
-    assert described["parameters"] == demo.get("convert_units").parameters
-    assert described["returns"] == demo.get("convert_units").returns  # the fields $refs can reach
-    assert described["examples"][0]["arguments"]["from_unit"] == "°F"
+    assert user == {"role": "user", "content": f"Request: {request}\n\n(Today is Friday, 2025-03-14, UTC.)"}
+    block = tool_block(system["content"], "convert_units")
+    for name in demo.get("convert_units").parameters["properties"]:
+        assert f"\n  {name}: " in block  # every argument, required ones without "?"
+    assert "returns: {value: number, unit: string" in block  # the fields $refs can reach
+    assert '"from_unit":"°F"' in block  # its first example
     assert sent.body["temperature"] == 0
     assert sent.body["model"] == "test-model"
+    assert sent.body["max_tokens"] == PLAN_MAX_TOKENS  # a looping model stops there
     assert sent.body["response_format"]["type"] == "json_schema"
     assert sent.body["response_format"]["json_schema"]["name"] == "plan"
+    # The schema names exactly the offered tools, so a grammar can hold the model to them.
+    steps = sent.body["response_format"]["json_schema"]["schema"]["properties"]["steps"]["items"]["oneOf"]
+    named = sorted(name for branch in steps if "tool" in branch["properties"]
+                   for name in branch["properties"]["tool"]["enum"])  # fmt: skip
+    assert named == expected
 
 
 def test_the_system_message_is_the_same_for_requests_with_the_same_tools(
@@ -180,6 +191,10 @@ def test_an_invalid_plan_gets_one_repair_round_with_the_problems(
     assert feedback["role"] == "user"
     assert "unknown tool 'calculator'" in feedback["content"]
     assert "did you mean 'calculate'" in feedback["content"]
+    # The repair round changes something besides the feedback: a worked example with an offered
+    # tool, and a temperature above 0 (at 0 the same prompt gives the same answer).
+    assert '"tool":"calculate"' in feedback["content"] and "(1200 * 1.19) / 12" in feedback["content"]
+    assert first.body["temperature"] == 0 and second.body["temperature"] > 0
     assert metric("toolweaver_plans_total", outcome="repaired") == before + 1
     assert metric("toolweaver_plan_repair_rounds_total") == rounds + 1
 
@@ -237,6 +252,7 @@ def test_a_second_invalid_plan_is_a_planning_error_with_the_problems(
         run_closing(chat, make_planner(chat, demo, math_tools).plan("do the thing"))
     assert any(problem in text for text in caught.value.problems), caught.value.problems
     assert problem in str(caught.value)
+    assert caught.value.problems[-1].startswith("the model's last answer began: ")
     _, second = server.history
     assert problem in second.messages[-1]["content"]  # the repair round sent the same problems
     assert metric("toolweaver_plans_total", outcome="failed") == before + 1

@@ -1,14 +1,20 @@
 """The planner's ChatModel adapters on the openai SDK, against a real Chat Completions server on loopback.
 
-Azure OpenAI gets an Entra ID bearer token and never a key; 429s are retried after Retry-After;
-failures become ToolWeaver errors that name the setting or role to check and never echo a key.
+Azure OpenAI gets an Entra ID bearer token and never a key; 429s are retried after Retry-After,
+under one deadline; failures become ToolWeaver errors that name the setting or role to check and
+never echo a key. The habits of real servers (refused formats, no system role, small context
+windows, reasoning deployments) are in test_planner_servers.py.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +22,9 @@ import pytest
 from tests.servers.chat_server import ChatServer, run_closing, running_chat_server
 from tests.servers.loopback import closed_port
 from toolweaver.errors import ConfigError, PlannerUnavailableError, PlanningError
+from toolweaver.identity import bearer_token_provider
 from toolweaver.observability.metrics import REGISTRY
+from toolweaver.planning import openai_chat
 from toolweaver.planning.openai_chat import (
     COGNITIVE_SERVICES_SCOPE,
     DEFAULT_AZURE_API_VERSION,
@@ -27,12 +35,13 @@ from toolweaver.planning.openai_chat import (
 )
 from toolweaver.planning.planner import Planner
 from toolweaver.planning.ports import ChatReply, TokenUsage
-from toolweaver.planning.prompt import RESPONSE_FORMAT
+from toolweaver.planning.schema import response_format
 from toolweaver.settings import DEMO_CATALOG, Settings
 
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOi.test-token.signature"  # noqa: S105 - a made-up token
 MESSAGES = [{"role": "system", "content": "Answer in JSON."}, {"role": "user", "content": "hi"}]
 PLAN = {"steps": [{"id": "s1", "tool": "echo", "arguments": {"text": "hi"}}]}
+RESPONSE_FORMAT = response_format([])
 
 
 class FakeToken:
@@ -62,9 +71,8 @@ def server() -> Iterator[ChatServer]:
 
 
 def azure(server: ChatServer, credential: FakeCredential, **options: Any) -> OpenAIChatModel:
-    return azure_chat_model(
-        endpoint=server.url, deployment="planner-dep", credential_factory=lambda: credential, **options
-    )
+    tokens = bearer_token_provider(lambda: credential, COGNITIVE_SERVICES_SCOPE)
+    return azure_chat_model(endpoint=server.url, deployment="planner-dep", token_provider=tokens, **options)
 
 
 def compatible(url: str, **options: Any) -> OpenAIChatModel:
@@ -144,7 +152,7 @@ def test_azure_refusals_name_the_role_or_setting(
 def test_azure_needs_https_except_on_loopback() -> None:
     with pytest.raises(ConfigError, match="https"):
         azure_chat_model(
-            endpoint="http://acct.openai.azure.com/", deployment="d", credential_factory=FakeCredential
+            endpoint="http://acct.openai.azure.com/", deployment="d", token_provider=lambda: TOKEN
         )
 
 
@@ -183,10 +191,44 @@ def test_an_unreachable_server_names_the_endpoint_setting() -> None:
         complete(chat)
 
 
-def test_a_slow_model_times_out_naming_the_setting(server: ChatServer) -> None:
-    server.enqueue(PLAN, delay=2.0)  # without the timeout the answer would come, late
-    with pytest.raises(PlannerUnavailableError, match="PLANNER_TIMEOUT"):
-        complete(compatible(server.url, timeout_s=0.3, max_retries=0))
+def test_a_slow_model_times_out_once_and_is_not_retried(server: ChatServer) -> None:
+    # A retry would queue behind the request the server is still generating.
+    server.enqueue(PLAN, delay=3.0)
+    server.enqueue(PLAN)
+    with pytest.raises(PlannerUnavailableError) as caught:
+        complete(compatible(server.url, timeout_s=0.5))
+    message = str(caught.value)
+    assert "PLANNER_TIMEOUT" in message and "0.5 s" in message and "1 attempt" in message
+    assert "not repeated" in message
+    assert len(server.history) == 1
+
+
+def test_one_deadline_covers_the_retries(server: ChatServer) -> None:
+    # Two 503s with a 0.4 s Retry-After each, then an answer that takes 1.2 s: within a 1.5 s
+    # timeout of its own it would come, but only about 0.7 s of the one deadline is left for it.
+    for _ in range(2):
+        server.enqueue(status=503, headers={"retry-after-ms": "400"})
+    server.enqueue(PLAN, delay=1.2)
+    with pytest.raises(PlannerUnavailableError, match="3 attempts") as caught:
+        complete(compatible(server.url, timeout_s=1.5))
+    assert "within 1.5 s" in str(caught.value)
+    assert len(server.history) == 3
+
+
+def test_a_retry_after_past_the_deadline_is_not_waited_for(server: ChatServer) -> None:
+    server.enqueue(status=429, headers={"Retry-After": "30"})
+    with pytest.raises(PlannerUnavailableError, match="try again later") as caught:
+        complete(compatible(server.url, timeout_s=2))
+    assert caught.value.retry_after == 30 and len(server.history) == 1
+
+
+def test_a_500_names_the_servers_message_and_never_says_try_again_later(server: ChatServer) -> None:
+    for _ in range(3):
+        server.enqueue("model file is corrupt", status=500, headers={"retry-after-ms": "10"})
+    with pytest.raises(PlannerUnavailableError) as caught:
+        complete(compatible(server.url))
+    assert "model file is corrupt" in str(caught.value) and "server's log" in str(caught.value)
+    assert "try again later" not in str(caught.value)
 
 
 def test_keys_are_never_echoed_in_errors(server: ChatServer) -> None:
@@ -211,7 +253,9 @@ def test_json_schema_refused_falls_back_to_json_mode(server: ChatServer) -> None
     assert complete(chat).content  # later calls ask for JSON mode straight away
     formats = [sent.body["response_format"] for sent in server.history]
     assert formats[0]["type"] == "json_schema"
-    assert formats[1:] == [{"type": "json_object"}, {"type": "json_object"}]
+    # JSON mode carries the schema too: llama.cpp's servers turn it into a grammar.
+    schema = RESPONSE_FORMAT["json_schema"]["schema"]
+    assert formats[1:] == [{"type": "json_object", "schema": schema}] * 2
 
 
 def test_model_errors_count_as_failed_plans(server: ChatServer) -> None:
@@ -243,18 +287,18 @@ def test_settings_pick_azure_first_then_a_compatible_server_then_none(server: Ch
         openai_base_url=server.url,
         planner_timeout=45,
     )
-    chat = chat_model_from_settings(both, credential_factory=factory)
+    chat = chat_model_from_settings(both, token_provider=bearer_token_provider(factory, "scope"))
     assert isinstance(chat, OpenAIChatModel)
     assert chat.target.azure and chat.model == "gpt-4o-mini-dep" and chat.target.timeout_s == 45
     assert built == []  # the credential is built when the first token is needed, not before
 
     local = Settings(openai_base_url=server.url, openai_model="llama3", openai_api_key="k")
-    chat = chat_model_from_settings(local, credential_factory=factory)
+    chat = chat_model_from_settings(local, token_provider=bearer_token_provider(factory, "scope"))
     assert isinstance(chat, OpenAIChatModel)
     assert not chat.target.azure and chat.model == "llama3"
     assert "'k'" not in repr(local) and "openai_api_key" not in repr(local)
 
-    assert chat_model_from_settings(Settings(), credential_factory=factory) is None
+    assert chat_model_from_settings(Settings(), token_provider=bearer_token_provider(factory, "s")) is None
 
 
 def test_settings_from_the_environment() -> None:
@@ -294,4 +338,26 @@ def test_settings_from_the_environment() -> None:
 )
 def test_incomplete_settings_name_what_to_fix(settings: Settings, setting: str) -> None:
     with pytest.raises(ConfigError, match=setting):
-        chat_model_from_settings(settings, credential_factory=FakeCredential)
+        chat_model_from_settings(settings, token_provider=lambda: TOKEN)
+
+
+def test_the_planning_core_imports_no_azure_sdk() -> None:
+    # The Entra ID token provider comes from the edge (toolweaver.identity): planning never loads
+    # azure-identity, not even to build an Azure OpenAI model.
+    code = (
+        "import sys\n"
+        "from toolweaver.planning import openai_chat, planner\n"
+        "openai_chat.azure_chat_model(endpoint='https://acct.openai.azure.com/', deployment='d',"
+        " token_provider=lambda: 't')\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'azure'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    # ...and no planning module names it, not even in a lazy import inside a function.
+    package = Path(openai_chat.__file__).parent
+    for source in package.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not [name for name in names if name.split(".")[0] == "azure"], source.name

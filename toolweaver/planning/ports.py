@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from toolweaver.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class TokenUsage:
@@ -31,10 +33,22 @@ class TokenUsage:
 
 @dataclass(frozen=True)
 class ChatReply:
-    """The assistant's text (empty when the model refused or said nothing) and what it cost."""
+    """The assistant's text (empty when the model refused or said nothing) and what it cost;
+    ``truncated`` when it stopped at the token limit (finish_reason "length")."""
 
     content: str
     usage: TokenUsage
+    truncated: bool = False
+
+
+class ContextWindowError(ConfigError):
+    """The prompt leaves too little of the server's context window for an answer; ``limit`` and
+    ``prompt`` are the server's figures (None where it did not say), so a caller can offer less."""
+
+    def __init__(self, message: str, *, limit: int | None, prompt: int | None) -> None:
+        self.limit = limit
+        self.prompt = prompt
+        super().__init__(message)
 
 
 class ChatModel(Protocol):
@@ -44,7 +58,15 @@ class ChatModel(Protocol):
     def model(self) -> str: ...
 
     async def complete(
-        self, messages: list[dict[str, Any]], *, response_format: dict[str, Any] | None, temperature: float
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        response_format: dict[str, Any] | None,
+        temperature: float,
+        max_tokens: int | None = None,
     ) -> ChatReply:
-        """One completion of ``messages``; raises ConfigError (setup/permission) or PlanningError."""
+        """One completion of ``messages`` of at most ``max_tokens`` tokens; ``response_format`` is
+        the structured output wanted (a ``json_schema`` format), which an adapter may downgrade to
+        what the server takes. Raises ConfigError (setup/permission; ContextWindowError when the
+        prompt does not fit the model's context) or PlanningError."""
         ...
