@@ -2,7 +2,8 @@
 
     ToolWeaverError                 base; every error the package raises on purpose
     ├── ConfigError                 a setting is missing or invalid (names the setting)
-    │   └── PlannerNotConfigured    no language model is set up for the planner (lists the settings)
+    │   ├── PlannerNotConfigured    no language model is set up for the planner (lists the settings)
+    │   └── ContextWindowError      the prompt leaves no room in the server's context    [planning.ports]
     ├── CatalogError                a catalog file or document cannot be read
     │   ├── ToolValidationError     one tool is invalid (names the tool and the field)
     │   └── ToolNotFoundError       a tool name is not in the catalog
@@ -23,7 +24,8 @@
 
 Adapters convert third-party errors with ``raise X(...) from exc``. Only the edges (CLI, HTTP)
 turn these into exit codes or status codes. Messages say what to do next. The two tool-call
-errors live beside the ports that raise them; every other class is here.
+errors and the context-window error live beside the ports that raise them; every other class is
+here.
 """
 
 from __future__ import annotations
