@@ -85,33 +85,22 @@ def _catalog(args: argparse.Namespace) -> Any:
 
 
 def _planner(args: argparse.Namespace, settings: Settings, catalog: Any) -> Any:
-    from toolweaver.errors import PlannerNotConfigured
-    from toolweaver.identity import bearer_token_provider, credential_factory
-    from toolweaver.planning.openai_chat import COGNITIVE_SERVICES_SCOPE, chat_model_from_settings
-    from toolweaver.planning.planner import Planner
+    """The app's planner (services.build_planner) over the file's catalog and the CLI's index cache."""
     from toolweaver.progress import progress_factory
     from toolweaver.search.service import SearchService
+    from toolweaver.services import build_planner
     from toolweaver.storage import FileSystemBlobStore
     from toolweaver.storage.cache import BlobCache
 
-    token = bearer_token_provider(credential_factory(settings.azure_client_id), COGNITIVE_SERVICES_SCOPE)
-    chat = chat_model_from_settings(settings, token_provider=token)
-    if chat is None:
-        raise PlannerNotConfigured(
-            "no language model is configured: set OPENAI_BASE_URL and OPENAI_MODEL (any OpenAI-compatible "
-            "server), or AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT (signed in with `az login`)"
-        )
     store = FileSystemBlobStore(settings.index_cache_dir)
     engine, _ = SearchService(settings, store).engine(
         catalog, source=f"cli:{args.catalog}", progress=progress_factory("embedding tools")
     )
-    return Planner(
-        chat,
-        catalog=lambda: catalog,
-        find_tools=lambda request, k: [hit.tool for hit in engine.search(request, top_k=k)],
-        cache=BlobCache(store, "plans", settings.plan_cache_ttl),
-        top_k=settings.planner_top_k,
-        full_catalog_max=settings.planner_full_catalog_max,
+    return build_planner(
+        settings,
+        lambda: catalog,
+        lambda request, k: [hit.tool for hit in engine.search(request, top_k=k)],
+        BlobCache(store, "plans", settings.plan_cache_ttl),
     )
 
 
@@ -149,15 +138,11 @@ def _cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _service(args: argparse.Namespace, settings: Settings, catalog: Any = None) -> Any:
-    from toolweaver.execution.backends.defaults import default_backends
-    from toolweaver.execution.sandbox import LocalSandboxRunner
-    from toolweaver.execution.service import ExecutionService
-    from toolweaver.identity import credential_factory
+    """The app's execution service (services.build_execution) over the file's catalog."""
+    from toolweaver.services import build_execution
 
     catalog = catalog if catalog is not None else _catalog(args)
-    backends = default_backends(settings, credential_factory=credential_factory(settings.azure_client_id))
-    runner = LocalSandboxRunner(require_seccomp=settings.sandbox_require_seccomp)
-    return ExecutionService(lambda: catalog, backends, runner, settings)
+    return build_execution(settings, lambda: catalog)
 
 
 def _cmd_run_program(args: argparse.Namespace, settings: Settings) -> int:

@@ -125,7 +125,9 @@ class PlannerNotConfigured(ConfigError):
         self.settings = PLANNER_SETTINGS
         super().__init__(
             message
-            or "no language model is configured for the planner: set " + ", or ".join(PLANNER_SETTINGS)
+            or "no language model is configured for the planner: set "
+            + ", or ".join(PLANNER_SETTINGS)
+            + "; search, tools and runs work without one"
         )
 
 

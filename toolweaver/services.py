@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from toolweaver.app.runs import Runs
     from toolweaver.app.search import ToolSearch
     from toolweaver.app.tools import CatalogTools
-    from toolweaver.catalog.model import Tool
+    from toolweaver.catalog.model import Catalog, Tool
     from toolweaver.catalog.store import CatalogVersion
     from toolweaver.execution.service import ExecutionService
     from toolweaver.execution.trust import ToolTrust
@@ -182,57 +182,26 @@ class Services:
     def execution(self) -> ExecutionService:
         """The executor, sandbox and plan runner over the shared catalog (built on first use)."""
 
-        def build() -> ExecutionService:
-            from toolweaver.execution.backends.defaults import default_backends
-            from toolweaver.execution.sandbox import LocalSandboxRunner
-            from toolweaver.execution.service import ExecutionService
-            from toolweaver.identity import credential_factory
-
-            backends = default_backends(
+        catalog = self.catalog
+        return self._part(
+            "execution",
+            lambda: build_execution(
                 self.settings,
-                environ=self.environ,
-                credential_factory=credential_factory(self.settings.azure_client_id),
-                discovery_cache=self.discovery_cache,
-            )
-            catalog = self.catalog
-            runner = LocalSandboxRunner(require_seccomp=self.settings.sandbox_require_seccomp)
-            return ExecutionService(
                 lambda: catalog.current().catalog,
-                backends,
-                runner,
-                self.settings,
+                environ=self.environ,
+                discovery_cache=self.discovery_cache,
                 skill_stats=self.skill_stats,
-            )
-
-        return self._part("execution", build)
+            ),
+        )
 
     @property
     def planner(self) -> Planner:
         """The planner; PlannerNotConfigured (HTTP 503) names the settings when no model is set."""
 
         def build() -> Planner:
-            from toolweaver.identity import bearer_token_provider, credential_factory
-            from toolweaver.planning.openai_chat import COGNITIVE_SERVICES_SCOPE, chat_model_from_settings
-            from toolweaver.planning.planner import Planner
-
             s = self.settings
-            token = bearer_token_provider(credential_factory(s.azure_client_id), COGNITIVE_SERVICES_SCOPE)
-            chat = chat_model_from_settings(s, token_provider=token)
-            if chat is None:
-                raise PlannerNotConfigured(
-                    "no language model is configured: set AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT "
-                    "(Azure OpenAI, signed in with the app's identity) or OPENAI_BASE_URL and OPENAI_MODEL "
-                    "(any OpenAI-compatible server); search, tools and runs work without one"
-                )
             cache = BlobCache(self.cache_store, "plans", s.plan_cache_ttl, memory_entries=256)
-            return Planner(
-                chat,
-                catalog=lambda: self.catalog.current().catalog,
-                find_tools=self.find_tools,
-                cache=cache,
-                top_k=s.planner_top_k,
-                full_catalog_max=s.planner_full_catalog_max,
-            )
+            return build_planner(s, lambda: self.catalog.current().catalog, self.find_tools, cache)
 
         return self._part("planner", build)
 
@@ -342,3 +311,53 @@ class Services:
         log.info(
             "prewarmed: index %s from %s in %.2f s", report.key, report.source, time.perf_counter() - started
         )
+
+
+def build_execution(
+    settings: Settings,
+    catalog: Callable[[], Catalog],
+    *,
+    environ: Mapping[str, str] | None = None,
+    discovery_cache: BlobCache | None = None,
+    skill_stats: SkillStatsStore | None = None,
+) -> ExecutionService:
+    """The executor, sandbox and plan runner over ``catalog``: for the app and the CLI alike."""
+    from toolweaver.execution.backends.defaults import default_backends
+    from toolweaver.execution.sandbox import LocalSandboxRunner
+    from toolweaver.execution.service import ExecutionService
+    from toolweaver.identity import credential_factory
+
+    backends = default_backends(
+        settings,
+        environ=environ,
+        credential_factory=credential_factory(settings.azure_client_id),
+        discovery_cache=discovery_cache,
+    )
+    runner = LocalSandboxRunner(require_seccomp=settings.sandbox_require_seccomp)
+    return ExecutionService(catalog, backends, runner, settings, skill_stats=skill_stats)
+
+
+def build_planner(
+    settings: Settings,
+    catalog: Callable[[], Catalog],
+    find_tools: Callable[[str, int], list[Tool]],
+    cache: BlobCache | None,
+) -> Planner:
+    """The planner over ``catalog``; PlannerNotConfigured (HTTP 503, CLI error) names the settings
+    when no model is set. The Entra ID token provider is built here, at the edge of the core."""
+    from toolweaver.identity import bearer_token_provider, credential_factory
+    from toolweaver.planning.openai_chat import COGNITIVE_SERVICES_SCOPE, chat_model_from_settings
+    from toolweaver.planning.planner import Planner
+
+    token = bearer_token_provider(credential_factory(settings.azure_client_id), COGNITIVE_SERVICES_SCOPE)
+    chat = chat_model_from_settings(settings, token_provider=token)
+    if chat is None:
+        raise PlannerNotConfigured()
+    return Planner(
+        chat,
+        catalog=catalog,
+        find_tools=find_tools,
+        cache=cache,
+        top_k=settings.planner_top_k,
+        full_catalog_max=settings.planner_full_catalog_max,
+    )
