@@ -111,6 +111,10 @@ class Settings:
         default="admin_key", metadata={"env": "OPERATOR_AUTH", "choices": ("admin_key", "entra")}
     )
     operator_role: str = field(default="ToolWeaver.Admin", metadata={"env": "OPERATOR_ROLE"})
+    # The Entra ID tenant and app registration that sign callers in (App Service Authentication):
+    # with both set, the MCP endpoint's OAuth protected-resource metadata (RFC 9728) is served.
+    entra_tenant_id: str = field(default="", metadata={"env": "ENTRA_TENANT_ID"})
+    entra_client_id: str = field(default="", metadata={"env": "ENTRA_CLIENT_ID"})
     # true: programs do not run at all where the kernel refuses the sandbox's seccomp filter.
     sandbox_require_seccomp: bool = field(default=False, metadata={"env": "SANDBOX_REQUIRE_SECCOMP"})
     # Operations. Where metrics and traces go (see toolweaver/observability/analytics.py), how

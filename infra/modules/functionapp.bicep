@@ -373,6 +373,14 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           name: 'OPERATOR_ROLE'
           value: operatorRole
         }
+        {
+          name: 'ENTRA_TENANT_ID'
+          value: empty(operatorEntraClientId) ? '' : tenant().tenantId
+        }
+        {
+          name: 'ENTRA_CLIENT_ID'
+          value: operatorEntraClientId
+        }
       ]
     }
     functionAppConfig: {

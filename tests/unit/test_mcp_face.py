@@ -7,6 +7,7 @@ shows and how the meta-tools answer, without a host.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -121,3 +122,21 @@ def test_schemas_are_inlined_and_keep_property_names_called_title() -> None:
     described = json_schema(DescribeAnswer, "serialization")
     tool = described["properties"]["tools"]["items"]
     assert "title" in tool["properties"] and tool["type"] == "object"  # the property, not a keyword
+
+
+def test_oauth_metadata_names_the_tenant_and_scope_when_entra_is_configured(tmp_path: Path) -> None:
+    from toolweaver.api.http import ApiRequest
+    from toolweaver.api.routes import ROUTES, dispatch
+
+    route = next(r for r in ROUTES if r.function_name == "mcp_protected_resource")
+    request = ApiRequest("GET", "https://tw.example.net/api/.well-known/oauth-protected-resource")
+    plain = Services(Settings(), cache_store=FileSystemBlobStore(tmp_path), embedder=FakeEmbedder())
+    assert dispatch(route, request, plain).status == 404
+    settings = Settings(entra_tenant_id="tenant-1", entra_client_id="client-1")
+    entra = Services(settings, cache_store=FileSystemBlobStore(tmp_path), embedder=FakeEmbedder())
+    answer = dispatch(route, request, entra)
+    assert answer.status == 200
+    metadata = json.loads(answer.body)
+    assert metadata["resource"] == "https://tw.example.net/api/mcp"
+    assert metadata["authorization_servers"] == ["https://login.microsoftonline.com/tenant-1/v2.0"]
+    assert metadata["scopes_supported"] == ["api://client-1/.default"]

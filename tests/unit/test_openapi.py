@@ -30,20 +30,23 @@ def test_every_registered_route_and_method_is_documented_and_nothing_else() -> N
     assert documented == registered_http_routes()
 
 
-def test_only_health_is_anonymous() -> None:
+def test_only_health_and_the_oauth_metadata_are_anonymous() -> None:
     anonymous = {
         (path, method)
         for path, item in document()["paths"].items()
         for method, operation in item.items()
         if operation["security"] == []
     }
-    assert anonymous == {("/api/health", "get")}
+    assert anonymous == {("/api/health", "get"), ("/api/.well-known/oauth-protected-resource", "get")}
     levels = {
         f.get_function_name(): str(f.get_trigger().get_dict_repr().get("authLevel"))
         for f in functions()
         if f.get_trigger().get_dict_repr()["type"] == "httpTrigger"
     }
-    assert [name for name, level in levels.items() if "ANONYMOUS" in level.upper()] == ["health"]
+    assert sorted(name for name, level in levels.items() if "ANONYMOUS" in level.upper()) == [
+        "health",
+        "mcp_protected_resource",
+    ]
 
 
 def _examples() -> list[Any]:
@@ -85,7 +88,7 @@ def test_keyed_operations_document_429_with_retry_after_and_health_does_not() ->
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            if path == "/api/health":
+            if operation["security"] == []:  # anonymous: never rate limited
                 assert "429" not in operation["responses"]
             else:
                 assert "Retry-After" in operation["responses"]["429"]["headers"], (path, method)

@@ -266,6 +266,19 @@ ROUTES: tuple[Route, ...] = (
         tag="mcp",
     ),
     Route(
+        "mcp_protected_resource",
+        ".well-known/oauth-protected-resource",
+        {
+            "GET": Operation(
+                mcp_http.protected_resource,
+                "OAuth protected-resource metadata of /api/mcp (RFC 9728), when Entra ID is configured",
+                {200: "the metadata", 404: "no Entra ID sign-in is configured"},
+            )
+        },
+        anonymous=True,  # discovery precedes sign-in
+        tag="mcp",
+    ),
+    Route(
         "jobs_create",
         "jobs",
         {"POST": Operation(jobs.create_job, "Queue a job", {202: "queued"}, body=JobRequest)},

@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from toolweaver.api.http import JSON, ApiRequest, ApiResponse, problem
+from toolweaver.api.http import JSON, ApiRequest, ApiResponse, json_response, problem
 from toolweaver.services import Services
 
 if TYPE_CHECKING:
@@ -125,3 +126,28 @@ def _scope(request: ApiRequest) -> dict[str, Any]:
         "client": ("127.0.0.1", 0),
         "server": (host, 443),
     }
+
+
+def protected_resource(request: ApiRequest, services: Services) -> ApiResponse:
+    """OAuth 2.0 protected-resource metadata (RFC 9728) for ``/api/mcp``, when Entra ID is set up.
+
+    MCP clients that speak MCP authorization read it to find the authorization server and the
+    scope to ask for; with function keys alone there is nothing to discover (404 says so).
+    """
+    s = services.settings
+    if not (s.entra_tenant_id and s.entra_client_id):
+        return problem(
+            404,
+            "no Entra ID sign-in is configured (ENTRA_TENANT_ID and ENTRA_CLIENT_ID): "
+            "send a function key as x-functions-key instead",
+        )
+    parts = urlsplit(request.path)
+    origin = f"{parts.scheme or 'https'}://{parts.netloc}" if parts.netloc else ""
+    metadata = {
+        "resource": f"{origin}/api/mcp",
+        "authorization_servers": [f"https://login.microsoftonline.com/{s.entra_tenant_id}/v2.0"],
+        "scopes_supported": [f"api://{s.entra_client_id}/.default"],
+        "bearer_methods_supported": ["header"],
+        "resource_name": "ToolWeaver MCP",
+    }
+    return json_response(200, metadata, {"Cache-Control": "max-age=3600"})
