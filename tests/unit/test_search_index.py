@@ -423,3 +423,16 @@ def test_dense_name_splits_only_glued_words(name: str, title: str | None, expect
     tool = Tool(name=name, description="Something useful.", title=title)
     assert documents.dense_name(tool) == expected
     assert dense_text(tool) == f"{expected} | Something useful."
+
+
+def test_a_word_of_the_name_outweighs_the_same_word_in_a_shorter_description() -> None:
+    # The name counts NAME_REPEAT times for BM25: a tool named for the word beats one that merely
+    # mentions it, even when the mention sits in a shorter text (once each, the shorter one wins).
+    named = Tool(
+        name="invoice_tool",
+        description="Handles many kinds of accounting documents for finance teams every single day of the week.",
+    )
+    mentions = Tool(name="ledger_tool", description="Files each invoice in the ledger.")
+    index, _ = build_index(Catalog([named, mentions]), FakeEmbedder())
+    scores = index.bm25.scores(tokenize("invoice"))
+    assert scores[0] > scores[1] > 0
