@@ -408,12 +408,13 @@ def test_clause_scoring_lifts_a_tool_serving_one_part(demo: Catalog, fake: FakeE
     index, _ = build_index(demo, fake)
     with_clauses = SearchEngine(demo, index, fake)
     without = SearchEngine(demo, index, fake, FusionWeights(clause=0.0))
-    query = "translate this letter to German, then share the file with legal"
+    query = "what is the weather in Oslo and also the stock price of Apple"
 
     def rank(engine: SearchEngine) -> int:
-        return names(engine.search(query, top_k=MAX_TOP_K)).index("translate_text")
+        return names(engine.search(query, top_k=MAX_TOP_K)).index("get_weather")
 
     assert rank(with_clauses) < rank(without)
+    assert set(names(with_clauses.search(query, top_k=2))) == {"get_stock_quote", "get_weather"}
 
 
 def test_singular_query_finds_plural_tool_in_bm25_mode(engine: SearchEngine) -> None:

@@ -1,11 +1,11 @@
-"""Score fusion: z-scores, clause splitting and the convex combination."""
+"""Score fusion: min-max rescaling, clause splitting, the convex combination and the clause rule."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from toolweaver.search.fuse import MAX_CLAUSES, clauses, combine, standardize
+from toolweaver.search.fuse import MAX_CLAUSES, FusionWeights, Signals, clauses, combine, fuse, rescale
 
 
 @pytest.mark.parametrize(
@@ -17,19 +17,20 @@ from toolweaver.search.fuse import MAX_CLAUSES, clauses, combine, standardize
         pytest.param([0.1, 0.1000001, 0.2], id="tiny-spread"),
     ],
 )
-def test_standardize_gives_mean_zero_std_one(values: list[float]) -> None:
-    z = standardize(np.array(values, dtype=np.float32))
-    assert z.dtype == np.float32
-    assert float(z.mean()) == pytest.approx(0.0, abs=1e-5)
-    assert float(z.std()) == pytest.approx(1.0, abs=1e-4)
+def test_rescale_maps_best_to_one_and_worst_to_zero(values: list[float]) -> None:
+    raw = np.array(values, dtype=np.float32)
+    scaled = rescale(raw)
+    assert scaled.dtype == np.float32
+    assert float(scaled.min()) == pytest.approx(0.0, abs=1e-6)
+    assert float(scaled.max()) == pytest.approx(1.0, abs=1e-6)
+    assert int(np.argmax(scaled)) == int(np.argmax(raw))
 
 
-def test_standardize_keeps_order_and_relative_gaps() -> None:
+def test_rescale_keeps_order_and_relative_gaps() -> None:
     raw = np.array([3.0, 1.0, 7.0, 5.0], dtype=np.float32)
-    z = standardize(raw)
-    assert list(np.argsort(z)) == list(np.argsort(raw))
-    # gaps scale by the same factor: (7-5)/(5-3) == 1
-    assert (z[2] - z[3]) / (z[3] - z[0]) == pytest.approx(1.0, rel=1e-5)
+    scaled = rescale(raw)
+    assert list(np.argsort(scaled)) == list(np.argsort(raw))
+    np.testing.assert_allclose(scaled, (raw - 1.0) / 6.0, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -38,12 +39,13 @@ def test_standardize_keeps_order_and_relative_gaps() -> None:
         pytest.param([0.0, 0.0, 0.0], id="zeros"),
         pytest.param([4.2, 4.2, 4.2, 4.2], id="constant"),
         pytest.param([7.0], id="single"),
+        pytest.param([], id="empty"),
     ],
 )
-def test_standardize_constant_input_gives_zeros(values: list[float]) -> None:
-    z = standardize(np.array(values, dtype=np.float32))
-    assert z.shape == (len(values),)
-    assert z.tolist() == [0.0] * len(values)
+def test_rescale_of_constant_input_gives_zeros(values: list[float]) -> None:
+    scaled = rescale(np.array(values, dtype=np.float32))
+    assert scaled.shape == (len(values),)
+    assert scaled.tolist() == [0.0] * len(values)
 
 
 @pytest.mark.parametrize(
@@ -115,33 +117,30 @@ def test_clauses_split_case_insensitively() -> None:
     assert clauses("stock price of Apple AND any recent news") == ["stock price of Apple", "any recent news"]
 
 
-def test_combine_weight_zero_follows_dense_order() -> None:
-    bm25 = np.array([9.0, 0.0, 3.0, 1.0, 5.0], dtype=np.float32)
-    dense = np.array([0.1, 0.9, 0.3, 0.8, 0.2], dtype=np.float32)
-    fused = combine(bm25, dense, 0.0)
-    assert list(np.argsort(-fused)) == list(np.argsort(-dense))
-    np.testing.assert_allclose(fused, standardize(dense), atol=1e-6)
+BM25 = np.array([9.0, 0.0, 3.0, 1.0, 5.0], dtype=np.float32)
+DENSE = np.array([0.1, 0.9, 0.3, 0.8, 0.2], dtype=np.float32)
 
 
-def test_combine_weight_one_follows_bm25_order() -> None:
-    bm25 = np.array([9.0, 0.0, 3.0, 1.0, 5.0], dtype=np.float32)
-    dense = np.array([0.1, 0.9, 0.3, 0.8, 0.2], dtype=np.float32)
-    fused = combine(bm25, dense, 1.0)
-    assert list(np.argsort(-fused)) == list(np.argsort(-bm25))
-    np.testing.assert_allclose(fused, standardize(bm25), atol=1e-6)
+@pytest.mark.parametrize(
+    ("weight", "follows"),
+    [pytest.param(0.0, DENSE, id="weight-zero-is-dense"), pytest.param(1.0, BM25, id="weight-one-is-bm25")],
+)
+def test_combine_at_the_ends_is_one_signal(weight: float, follows: np.ndarray) -> None:
+    fused = combine(BM25, DENSE, weight)
+    assert list(np.argsort(-fused)) == list(np.argsort(-follows))
+    np.testing.assert_allclose(fused, rescale(follows), atol=1e-6)
 
 
-def test_combine_is_convex_mix_of_z_scores() -> None:
+def test_combine_is_convex_mix_of_rescaled_scores() -> None:
     bm25 = np.array([4.0, 0.0, 2.0, 0.0], dtype=np.float32)
     dense = np.array([0.2, 0.6, 0.4, 0.1], dtype=np.float32)
-    zb = (bm25 - bm25.mean()) / bm25.std()
-    zd = (dense - dense.mean()) / dense.std()
-    fused = combine(bm25, dense, 0.25)
+    fused = combine(bm25, dense, 0.2)
     assert fused.dtype == np.float32
-    np.testing.assert_allclose(fused, 0.25 * zb + 0.75 * zd, atol=1e-5)
+    expected = 0.2 * bm25 / 4.0 + 0.8 * (dense - 0.1) / 0.5
+    np.testing.assert_allclose(fused, expected, atol=1e-5)
 
 
-def test_combine_ignores_a_signal_without_spread() -> None:
+def test_a_request_bm25_matches_nowhere_keeps_the_dense_order() -> None:
     bm25 = np.zeros(4, dtype=np.float32)  # no term matched anywhere
     dense = np.array([0.2, 0.6, 0.4, 0.1], dtype=np.float32)
     fused = combine(bm25, dense, 0.5)
@@ -153,3 +152,20 @@ def test_combine_is_insensitive_to_the_scale_of_a_signal() -> None:
     bm25 = np.array([4.0, 0.0, 2.0, 1.0], dtype=np.float32)
     dense = np.array([0.2, 0.6, 0.4, 0.1], dtype=np.float32)
     np.testing.assert_allclose(combine(bm25, dense, 0.4), combine(bm25 * 100, dense, 0.4), atol=1e-5)
+
+
+def test_fuse_adds_the_best_clause_to_the_whole_request() -> None:
+    whole = (np.array([1.0, 0.0, 0.0], np.float32), np.array([0.9, 0.5, 0.1], np.float32))
+    first = (np.array([0.0, 2.0, 0.0], np.float32), np.array([0.1, 0.9, 0.2], np.float32))
+    second = (np.array([0.0, 0.0, 3.0], np.float32), np.array([0.2, 0.1, 0.8], np.float32))
+    signals = Signals(
+        bm25=np.stack([whole[0], first[0], second[0]]),
+        dense=np.stack([whole[1], first[1], second[1]]),
+    )
+    weights = FusionWeights(bm25=0.3, clause=0.7)
+    parts = [combine(b, d, 0.3) for b, d in (whole, first, second)]
+    np.testing.assert_allclose(
+        fuse(signals, weights), parts[0] + 0.7 * np.maximum(parts[1], parts[2]), atol=1e-6
+    )
+    alone = Signals(bm25=signals.bm25[:1], dense=signals.dense[:1])
+    np.testing.assert_allclose(fuse(alone, weights), parts[0], atol=1e-6)

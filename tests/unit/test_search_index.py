@@ -15,6 +15,7 @@ import pytest
 from tests.fakes import FakeEmbedder
 from toolweaver.catalog import Catalog, Tool
 from toolweaver.errors import StorageError
+from toolweaver.search import documents
 from toolweaver.search.documents import dense_text, text_hash
 from toolweaver.search.index import (
     BM25_ARRAYS,
@@ -405,3 +406,33 @@ def test_same_dimension_different_model_does_not_copy_vectors(catalog: Catalog) 
     index, _ = build_index(catalog, other, previous=poisoned)
     assert not np.any(index.embeddings == 0.5)
     np.testing.assert_array_equal(index.embeddings, build_index(catalog, FakeEmbedder())[0].embeddings)
+
+
+@pytest.mark.parametrize(
+    ("name", "title", "expected"),
+    [
+        pytest.param("ResearchHelper", "ResearchHelper", "research helper", id="glued-title-split"),
+        pytest.param("ChatOCR", "ChatOCR", "chat ocr", id="glued-acronym-split"),
+        pytest.param("m1", "mobilenet_v2_100_224", "mobilenet_v2_100_224", id="model-id-kept"),
+        pytest.param("m2", "facebook/bart-base", "facebook/bart-base", id="slashed-id-kept"),
+        pytest.param("m3", "Weather Forecast", "Weather Forecast", id="prose-title-kept"),
+        pytest.param("get_weatherForecast", None, "get weather forecast", id="untitled-name-split"),
+    ],
+)
+def test_dense_name_splits_only_glued_words(name: str, title: str | None, expected: str) -> None:
+    tool = Tool(name=name, description="Something useful.", title=title)
+    assert documents.dense_name(tool) == expected
+    assert dense_text(tool) == f"{expected} | Something useful."
+
+
+def test_a_word_of_the_name_outweighs_the_same_word_in_a_shorter_description() -> None:
+    # The name counts NAME_REPEAT times for BM25: a tool named for the word beats one that merely
+    # mentions it, even when the mention sits in a shorter text (once each, the shorter one wins).
+    named = Tool(
+        name="invoice_tool",
+        description="Handles many kinds of accounting documents for finance teams every single day of the week.",
+    )
+    mentions = Tool(name="ledger_tool", description="Files each invoice in the ledger.")
+    index, _ = build_index(Catalog([named, mentions]), FakeEmbedder())
+    scores = index.bm25.scores(tokenize("invoice"))
+    assert scores[0] > scores[1] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from toolweaver.search.tokenize import split_words, tokenize
 
 # The display name is the strongest short signal, so its tokens count twice for BM25.
 NAME_REPEAT = 2
+_GLUED = re.compile(r"[A-Za-z]+")
 
 
 def display_name(tool: Tool) -> str:
@@ -36,8 +38,21 @@ def bm25_tokens(tool: Tool) -> list[str]:
 
 def dense_text(tool: Tool) -> str:
     """Tags, name and description: short enough that the model's 256-token window keeps the gist."""
-    name = tool.title or " ".join(split_words(tool.name))
-    return " | ".join([*tool.tags, name, tool.description])
+    return " | ".join([*tool.tags, dense_name(tool), tool.description])
+
+
+def dense_name(tool: Tool) -> str:
+    """The name as the embedding model reads it.
+
+    A name of letters only is words glued together ("ResearchHelper", "ChatOCR") and is read as
+    those words. A title with digits, separators or spaces ("mobilenet_v2_100_224",
+    "facebook/bart-base", "Weather Forecast") is kept as written: model ids appear verbatim in
+    the text the model learned from, and splitting them lost more than it gained (bench/RESULTS.md,
+    "Search fusion"). A name without a title is always split: it is an identifier, not prose.
+    """
+    if tool.title is None:
+        return " ".join(split_words(tool.name))
+    return " ".join(split_words(tool.title)) if _GLUED.fullmatch(tool.title) else tool.title
 
 
 def text_hash(text: str) -> str:

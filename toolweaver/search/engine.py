@@ -13,7 +13,7 @@ import numpy.typing as npt
 from toolweaver.catalog import Catalog, Tool
 from toolweaver.errors import SearchError
 from toolweaver.search.embed import Embedder
-from toolweaver.search.fuse import FusionWeights, Span, clause_spans, combine
+from toolweaver.search.fuse import FusionWeights, Signals, Span, clause_spans, fuse
 from toolweaver.search.index import SearchIndex
 from toolweaver.search.tokenize import tokenize, words_by_token
 
@@ -94,15 +94,17 @@ class SearchEngine:
         """The ``top_k`` best tools for ``query``, exact name matches first, best first."""
         text = _check_query(query, top_k, mode)
         tokens = tokenize(text)
-        spans = clause_spans(text) if mode == "hybrid" else []
-        bm25 = self.index.bm25.scores(tokens) if mode != "dense" else None
-        dense = self._dense_scores(text, spans) if mode != "bm25" else None
-        if bm25 is not None and dense is not None:
-            scores = self._hybrid(bm25, dense, [text[a:b] for a, b in spans])
+        bm25 = dense = None
+        if mode == "hybrid":
+            signals = self.signals(text, tokens)
+            bm25, dense = signals.bm25[0], signals.dense[0]
+            scores = fuse(signals, self.weights)
+        elif mode == "bm25":
+            scores = bm25 = self.index.bm25.scores(tokens)
         else:
-            scores = bm25 if bm25 is not None else _first_row(dense)
+            scores = dense = self._dense_scores(text, [])[0]
         allowed = self._allowed(tags, backend)  # None: no filter
-        exact = [i for i in self._exact_matches(text) if allowed is None or allowed[i]]
+        exact = [i for i in self.exact_matches(text) if allowed is None or allowed[i]]
         if mode == "bm25":  # BM25 alone knows nothing about tools that share no term
             allowed = scores > 0 if allowed is None else allowed & (scores > 0)
         candidates = scores if allowed is None else np.where(allowed, scores, np.float32(-np.inf))
@@ -115,7 +117,7 @@ class SearchEngine:
                 tool=self._tools[i],
                 score=float(scores[i]),
                 bm25=float(bm25[i]) if bm25 is not None else 0.0,
-                dense=float(dense[0][i]) if dense is not None else 0.0,
+                dense=float(dense[i]) if dense is not None else 0.0,
                 matched_terms=tuple(words.get(t, t) for t in matched),
                 exact=i in exact,
             )
@@ -135,18 +137,13 @@ class SearchEngine:
         vectors = self.embedder.embed([text, *(text[a:b] for a, b in spans)])
         return cosines(self.index.embeddings, vectors)
 
-    def _hybrid(
-        self, bm25: npt.NDArray[np.float32], dense: npt.NDArray[np.float32], parts: list[str]
-    ) -> npt.NDArray[np.float32]:
-        w = self.weights
-        scores = combine(bm25, dense[0], w.bm25)
-        best: npt.NDArray[np.float32] | None = None
-        for part, row in zip(parts, dense[1:], strict=True):
-            clause = combine(self.index.bm25.scores(tokenize(part)), row, w.bm25)
-            best = clause if best is None else np.maximum(best, clause, out=best)
-        if best is not None:
-            scores += np.float32(w.clause) * best
-        return scores
+    def signals(self, text: str, tokens: list[str] | None = None) -> Signals:
+        """BM25 and cosine scores of every tool for the request, then for each of its clauses."""
+        spans = clause_spans(text)
+        rows = [tokens if tokens is not None else tokenize(text)]
+        rows += [tokenize(text[a:b]) for a, b in spans]
+        bm25 = np.stack([self.index.bm25.scores(r) for r in rows])
+        return Signals(bm25=bm25, dense=self._dense_scores(text, spans))
 
     def _allowed(self, tags: Iterable[str] | None, backend: str | None) -> npt.NDArray[np.bool_] | None:
         """Which tools pass the filters (None: no filter), by array lookups, no loop over the catalog."""
@@ -162,7 +159,7 @@ class SearchEngine:
             allowed &= with_tag
         return allowed
 
-    def _exact_matches(self, text: str) -> list[int]:
+    def exact_matches(self, text: str) -> list[int]:
         """Tools the request names: the whole request is a name or title, or it contains an identifier."""
         whole = self._exact_names.get(text.strip("`'\" ").lower())
         found = [whole] if whole is not None else []
@@ -206,13 +203,6 @@ def _check_query(query: str, top_k: int, mode: str) -> str:
     if not 1 <= top_k <= MAX_TOP_K:
         raise SearchError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
     return query.strip()
-
-
-def _first_row(matrix: npt.NDArray[np.float32] | None) -> npt.NDArray[np.float32]:
-    if matrix is None:
-        raise SearchError("no scores computed")  # unreachable: every mode computes one signal
-    row: npt.NDArray[np.float32] = matrix[0]
-    return row
 
 
 def _top(scores: npt.NDArray[np.float32], k: int) -> list[int]:

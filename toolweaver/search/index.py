@@ -1,8 +1,10 @@
 """The search index: embedding matrix + BM25 state, built incrementally, stored as plain files.
 
-An index is keyed by the embedding model's fingerprint and the catalog hash, so a changed model or
-catalog can never be served a stale index. Files (never pickles) under ``indexes/<key>/``:
-``manifest.json`` (tool names, embedding-text hashes, BM25 vocabulary and parameters),
+An index is keyed by the embedding model's fingerprint, the catalog hash and the digest of
+everything else that shapes it (``recipe.index_recipe``: tokenizer, stemmer, stop words, BM25
+parameters, text builders), so a changed model, catalog or recipe is never served a stale index.
+Files (never pickles) under ``indexes/<key>/``:
+``manifest.json`` (tool names, embedding-text hashes, recipe, BM25 vocabulary and parameters),
 ``embeddings.npy`` and ``bm25-<array>.npy``. When the catalog changes, vectors of tools whose
 embedding text did not change are copied from the previous index instead of recomputed.
 """
@@ -21,16 +23,16 @@ import numpy.typing as npt
 
 from toolweaver.catalog import Catalog
 from toolweaver.errors import NotFoundError, StorageError
+from toolweaver.search import documents
 from toolweaver.search.bm25 import BM25Index
-from toolweaver.search.documents import bm25_tokens, dense_text, text_hash
+from toolweaver.search.documents import text_hash
 from toolweaver.search.embed import Embedder
+from toolweaver.search.recipe import bm25_parameters, index_recipe
 from toolweaver.storage.ports import BlobStore
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-BM25_K1 = 1.2
-BM25_B = 0.3  # tool texts vary little in length; full length normalisation punished rich descriptions
 ProgressFactory = Callable[[int], Callable[[int], None]]
 
 
@@ -42,10 +44,11 @@ class SearchIndex:
     bm25: BM25Index
     catalog_hash: str
     model_fingerprint: str
+    recipe: str  # index_recipe() when it was built; "" for an index stored before recipes
 
     @property
     def key(self) -> str:
-        return index_key(self.model_fingerprint, self.catalog_hash)
+        return index_key(self.model_fingerprint, self.catalog_hash, self.recipe)
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,10 @@ class BuildStats:
     reused: int
 
 
-def index_key(model_fingerprint: str, catalog_hash: str) -> str:
-    return f"indexes/{model_fingerprint[:16]}-{catalog_hash[:16]}"
+def index_key(model_fingerprint: str, catalog_hash: str, recipe: str | None = None) -> str:
+    """Where the index of this model, catalog and recipe (default: the one in force) is stored."""
+    recipe = index_recipe() if recipe is None else recipe
+    return f"indexes/{model_fingerprint[:16]}-{catalog_hash[:16]}-{recipe[:16]}"
 
 
 def build_index(
@@ -68,7 +73,8 @@ def build_index(
 ) -> tuple[SearchIndex, BuildStats]:
     """Index ``catalog``; rows of ``previous`` (same model) are reused for unchanged tool texts."""
     tools = catalog.tools
-    texts = [dense_text(t) for t in tools]
+    recipe = index_recipe()
+    texts = [documents.dense_text(t) for t in tools]
     hashes = tuple(text_hash(t) for t in texts)
     known: dict[str, int] = {}
     if previous is not None and previous.model_fingerprint == embedder.fingerprint:
@@ -81,7 +87,7 @@ def build_index(
     if missing:
         tick = progress(len(missing)) if progress else None
         embeddings[missing] = embedder.embed([texts[i] for i in missing], progress=tick)
-    bm25 = BM25Index.build([bm25_tokens(t) for t in tools], k1=BM25_K1, b=BM25_B)
+    bm25 = BM25Index.build([documents.bm25_tokens(t) for t in tools], **bm25_parameters())
     index = SearchIndex(
         names=catalog.names,
         text_hashes=hashes,
@@ -89,6 +95,7 @@ def build_index(
         bm25=bm25,
         catalog_hash=catalog.catalog_hash,
         model_fingerprint=embedder.fingerprint,
+        recipe=recipe,
     )
     stats = BuildStats(tools=len(tools), embedded=len(missing), reused=len(tools) - len(missing))
     log.info("indexed %d tools (%d embedded, %d reused)", stats.tools, stats.embedded, stats.reused)
@@ -106,6 +113,7 @@ def save_index(index: SearchIndex, store: BlobStore) -> str:
         "format": FORMAT_VERSION,
         "catalog_hash": index.catalog_hash,
         "model_fingerprint": index.model_fingerprint,
+        "recipe": index.recipe,
         "names": list(index.names),
         "text_hashes": list(index.text_hashes),
         "bm25": header,
@@ -114,8 +122,16 @@ def save_index(index: SearchIndex, store: BlobStore) -> str:
     return key
 
 
-def load_index(store: BlobStore, key: str) -> SearchIndex | None:
-    """The index stored under ``key``, or None when there is none (or it is from another format)."""
+ANY_RECIPE = "*"
+
+
+def load_index(store: BlobStore, key: str, *, recipe: str | None = None) -> SearchIndex | None:
+    """The index stored under ``key``, or None when there is none, or it is from another format.
+
+    It must also have been built with ``recipe`` (default: the one in force), so an index is never
+    served with another tokenizer or BM25 than the one that reads it, whatever key it was found
+    under. ``ANY_RECIPE`` accepts any: a previous index lends its vectors, never its BM25.
+    """
     try:
         manifest = json.loads(store.get(f"{key}/manifest.json").data)
     except NotFoundError:
@@ -124,6 +140,11 @@ def load_index(store: BlobStore, key: str) -> SearchIndex | None:
         log.warning("ignoring unreadable index manifest %s", key)
         return None
     if manifest.get("format") != FORMAT_VERSION:
+        return None
+    stored_recipe = str(manifest.get("recipe", ""))
+    wanted = index_recipe() if recipe is None else recipe
+    if wanted not in (ANY_RECIPE, stored_recipe):
+        log.info("not serving index %s: built with another recipe", key)
         return None
     try:
         embeddings = _load_npy(store.get(f"{key}/embeddings.npy").data)
@@ -138,6 +159,7 @@ def load_index(store: BlobStore, key: str) -> SearchIndex | None:
         bm25=BM25Index.from_state(manifest["bm25"], arrays),
         catalog_hash=str(manifest["catalog_hash"]),
         model_fingerprint=str(manifest["model_fingerprint"]),
+        recipe=stored_recipe,
     )
 
 

@@ -21,6 +21,7 @@ from toolweaver.search.embed import Embedder, OnnxEmbedder
 from toolweaver.search.engine import SearchEngine
 from toolweaver.search.fuse import FusionWeights
 from toolweaver.search.index import (
+    ANY_RECIPE,
     BuildStats,
     ProgressFactory,
     SearchIndex,
@@ -116,7 +117,7 @@ class SearchService:
         except (NotFoundError, ValueError, KeyError, TypeError):
             return None
         try:
-            return load_index(self.store, str(key))
+            return load_index(self.store, str(key), recipe=ANY_RECIPE)
         except StorageError as exc:
             log.warning("not reusing the previous index: %s", exc)
             return None
