@@ -191,6 +191,7 @@ class Services:
                 environ=self.environ,
                 discovery_cache=self.discovery_cache,
                 skill_stats=self.skill_stats,
+                trust=self.trust,
             ),
         )
 
@@ -320,6 +321,7 @@ def build_execution(
     environ: Mapping[str, str] | None = None,
     discovery_cache: BlobCache | None = None,
     skill_stats: SkillStatsStore | None = None,
+    trust: ToolTrust | None = None,
 ) -> ExecutionService:
     """The executor, sandbox and plan runner over ``catalog``: for the app and the CLI alike."""
     from toolweaver.execution.backends.defaults import default_backends
@@ -332,6 +334,7 @@ def build_execution(
         environ=environ,
         credential_factory=credential_factory(settings.azure_client_id),
         discovery_cache=discovery_cache,
+        trust=trust,  # the app's one policy object, the same one catalog writes are checked with
     )
     runner = LocalSandboxRunner(require_seccomp=settings.sandbox_require_seccomp)
     return ExecutionService(catalog, backends, runner, settings, skill_stats=skill_stats)

@@ -7,7 +7,7 @@ from typing import Any
 from toolweaver.api.bodies import parse_document, parse_model, query_bool, query_int
 from toolweaver.api.http import ApiRequest, ApiResponse, json_response
 from toolweaver.api.models import ToolBody
-from toolweaver.app.catalog import find_tool as catalog_find_tool
+from toolweaver.app.catalog import find_tool
 from toolweaver.catalog.model import NAME_PATTERN, Tool
 from toolweaver.catalog.store import tool_etag
 from toolweaver.errors import RequestError, ToolNotFoundError
@@ -21,10 +21,6 @@ def path_name(request: ApiRequest) -> str:
     if not NAME_PATTERN.match(name):
         raise ToolNotFoundError(f"no tool named {name[:80]!r}: names use letters, digits, '_', '.' and '-'")
     return name
-
-
-def find_tool(services: Services, name: str) -> Tool:
-    return catalog_find_tool(services.catalog, name)
 
 
 def list_tools(request: ApiRequest, services: Services) -> ApiResponse:
@@ -45,7 +41,7 @@ def list_tools(request: ApiRequest, services: Services) -> ApiResponse:
 
 
 def get_tool(request: ApiRequest, services: Services) -> ApiResponse:
-    tool = find_tool(services, path_name(request))
+    tool = find_tool(services.catalog, path_name(request))
     return json_response(200, tool.to_dict(), {"ETag": tool_etag(tool)})
 
 

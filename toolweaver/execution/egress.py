@@ -17,7 +17,6 @@ verifies the certificate against the host name.
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
@@ -42,6 +41,7 @@ _SPECIAL_V4 = (
     ("this network", ipaddress.ip_network("0.0.0.0/8")),
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_ULA = ipaddress.ip_network("fc00::/7")
 
 
 class EgressDenied(Exception):
@@ -109,9 +109,6 @@ def address_category(address: IPAddress) -> str | None:
     return None if address.is_global else "not globally routable"
 
 
-_ULA = ipaddress.ip_network("fc00::/7")
-
-
 @dataclass(frozen=True)
 class HostPattern:
     """One entry of TOOL_ALLOWED_HOSTS: a host name (``*.`` wildcard allowed) or address, and a port."""
@@ -148,7 +145,7 @@ class HostPattern:
         address = parse_ip(host)
         name = str(address) if address is not None else host.lower().rstrip(".")
         if self.host.startswith("*."):
-            return address is None and name.endswith(self.host[1:]) and fnmatch.fnmatchcase(name, self.host)
+            return address is None and name.endswith(self.host[1:])  # any subdomain, never the apex
         return name == self.host
 
 

@@ -112,7 +112,9 @@ class ToolTrust:
 
     def secret_value(self, name: str, environ: Mapping[str, str]) -> str | None:
         grant = self.secrets.get(name)
-        return environ.get(grant.setting) or None if grant is not None else None
+        if grant is None:
+            return None
+        return environ.get(grant.setting) or None
 
     def secret_setting(self, name: str) -> str:
         grant = self.secrets.get(name)

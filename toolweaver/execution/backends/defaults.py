@@ -42,11 +42,12 @@ def default_backends(
     credential_factory: Callable[[], Any] | None = None,
     discovery_cache: BlobCache | None = None,
     registries: Sequence[ToolRegistry] | None = None,
+    trust: ToolTrust | None = None,
 ) -> dict[str, Backend]:
     """``{"python": ..., "http": ..., "mcp": ...}`` with TOOL_TIMEOUT and MAX_TOOL_RESPONSE_BYTES.
 
     ``environ`` holds the app settings that declared secrets (TOOL_SECRETS) name (default: the
-    process environment); the operator's TOOL_* settings bound both remote backends;
+    process environment); ``trust`` (default: built from the TOOL_* settings) bounds both remote backends;
     ``credential_factory`` makes the token credential for managed-identity auth (azure-identity's
     DefaultAzureCredential in Azure: the execution core imports no Azure SDK).
     ``registries`` default to the demo tools.
@@ -56,7 +57,7 @@ def default_backends(
 
         registries = (DEMO_TOOLS,)
     settings_env = os.environ if environ is None else environ
-    trust = tool_trust(settings)
+    trust = trust if trust is not None else tool_trust(settings)
     tokens = TokenSource(credential_factory=credential_factory)
 
     def http() -> Backend:
