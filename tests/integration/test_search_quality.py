@@ -109,8 +109,11 @@ def _queries(datasets: Path, source: str, split: str | None, field: str) -> list
         return load_queries(HELDOUT / source.removeprefix("heldout:"), split=split, field=field)
     queries = load_queries(datasets / source, split=split, field=field)
     if len(queries) > SAMPLE:
-        picked = sorted(random.Random(0).sample(  # noqa: S311 - a fixed sample, not a secret
-            range(len(queries)), SAMPLE))
+        picked = sorted(
+            random.Random(0).sample(  # noqa: S311 - a fixed sample, not a secret
+                range(len(queries)), SAMPLE
+            )
+        )
         queries = [queries[i] for i in picked]
     return queries
 

@@ -430,7 +430,8 @@ def test_a_word_of_the_name_outweighs_the_same_word_in_a_shorter_description() -
     # mentions it, even when the mention sits in a shorter text (once each, the shorter one wins).
     named = Tool(
         name="invoice_tool",
-        description="Handles many kinds of accounting documents for finance teams every single day of the week.",
+        description="Handles many kinds of accounting documents for finance teams every single day "
+        "of the week.",
     )
     mentions = Tool(name="ledger_tool", description="Files each invoice in the ledger.")
     index, _ = build_index(Catalog([named, mentions]), FakeEmbedder())
